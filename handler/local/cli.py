@@ -1,0 +1,166 @@
+"""`sdrs-cleanup invoke EVENT_FILE [--emulator] [--dry-run]`: run the Lambda handler locally.
+
+The result goes to stdout as JSON, logs and a short human summary to stderr. Exit codes:
+0 when the result is ok, 1 when it is not, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class LocalContext:
+    """Enough of Lambda's context object for the handler and Powertools."""
+
+    function_name = "sdrs-cleanup-local"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    log_group_name = "/aws/lambda/sdrs-cleanup-local"
+    log_stream_name = "local"
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+        self._ends_at = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends_at - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def _environment(overrides: dict[str, str], removed: Sequence[str] = ()) -> Iterator[None]:
+    saved = dict(os.environ)
+    for name in removed:
+        os.environ.pop(name, None)
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _load_event(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SystemExit(f"sdrs-cleanup: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SystemExit(f"sdrs-cleanup: {path} is not JSON: {exc}") from None
+
+
+def _summary(result: dict[str, Any], out: TextIO) -> None:
+    verdict = "ok" if result.get("ok") else "NOT ok"
+    mode = ", dry run" if result.get("dry_run") else ""
+    print(f"sdrs-cleanup: {verdict} (trigger {result.get('trigger')}{mode})", file=out)
+    for group in result.get("groups", []):
+        count = len(group["failure_jobs"])
+        line = f"  {group['server_group_id']}  {group['outcome']:<17} {count} failed task(s)"
+        if group["error"]:
+            error = group["error"]
+            line += f"  {error['code']}: {error['message']} (retryable: {str(error['retryable']).lower()})"
+        if group["request_id"]:
+            line += f"  [request {group['request_id']}]"
+        print(line, file=out)
+    if result.get("error"):
+        print(f"  error ({result['error']['type']}): {result['error']['message']}", file=out)
+    if not result.get("groups") and not result.get("error"):
+        print("  nothing to do: the event names no group to clean", file=out)
+
+
+def _invoke(event: Any, timeout: float, verbose: bool) -> tuple[dict[str, Any], str | None]:
+    """Run the real handler; logs and metrics (stdout in Lambda) go to stderr here."""
+    if not verbose:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from handler.app import TransientFailure, lambda_handler
+    from handler.observability import logger
+
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
+    logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            return lambda_handler(event, LocalContext(timeout)), None
+        except TransientFailure as exc:
+            # In Lambda this raise triggers the asynchronous retry; locally, show the result too.
+            return exc.result, str(exc)
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    from handler.local.emulator import SdrsEmulator
+
+    event = _load_event(args.event_file)
+    overrides = {"SDRS_DRY_RUN": "true"} if args.dry_run else {}
+    with contextlib.ExitStack() as stack:
+        emulator = None
+        if args.emulator:
+            emulator = stack.enter_context(SdrsEmulator())
+            if "SDRS_SERVER_GROUP_IDS" not in os.environ:
+                from handler.local.emulator import DEMO_GROUP_CLEAN, DEMO_GROUP_WITH_FAILURES
+
+                overrides["SDRS_SERVER_GROUP_IDS"] = f"{DEMO_GROUP_WITH_FAILURES},{DEMO_GROUP_CLEAN}"
+            overrides.update(emulator.environment())
+            print(f"sdrs-cleanup: using the built-in SDRS emulator at {emulator.endpoint}", file=sys.stderr)
+        removed = ("SDRS_REGION", "HUAWEICLOUD_SDK_SECURITY_TOKEN") if emulator else ()
+        with _environment(overrides, removed):
+            result, raised = _invoke(event, args.timeout, args.verbose)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    _summary(result, sys.stderr)
+    if raised:
+        print(f"  raised in Lambda: {raised}", file=sys.stderr)
+    if emulator is not None:
+        left = [(gid, n) for _, gid, n in emulator.failed_task_counts() if n]
+        print(
+            f"  emulator afterwards: {sum(n for _, n in left)} failed task(s) left in {len(left)} group(s)",
+            file=sys.stderr,
+        )
+    return 0 if result.get("ok") else 1
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from handler.local.emulator import SdrsEmulator
+
+    with SdrsEmulator(port=args.port) as emulator:
+        print("SDRS emulator running; point the function at it with:", file=sys.stderr)
+        for name, value in emulator.environment().items():
+            print(f"  export {name}={value}", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sdrs-cleanup", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    invoke = commands.add_parser("invoke", help="run the handler on an event file")
+    invoke.add_argument("event_file", metavar="EVENT_FILE", help="a JSON event, e.g. events/sns-alarm.json")
+    invoke.add_argument("--emulator", action="store_true", help="run against the built-in SDRS emulator")
+    invoke.add_argument("--dry-run", action="store_true", help="list failed tasks but delete nothing")
+    invoke.add_argument("--timeout", type=float, default=60.0, help="the invocation's time limit in seconds")
+    invoke.add_argument("--verbose", action="store_true", help="show the handler's INFO logs on stderr")
+    invoke.set_defaults(func=_cmd_invoke)
+    emulator = commands.add_parser("emulator", help="serve the SDRS emulator on 127.0.0.1 until Ctrl-C")
+    emulator.add_argument("--port", type=int, default=8443)
+    emulator.set_defaults(func=_cmd_emulator)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        raise
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""A small SDRS emulator: a real HTTP server on 127.0.0.1 for local runs and tests.
+
+It keeps protection groups and their failed tasks in memory, verifies AK/SK signatures
+the way the API gateway does (date window, signed headers, lock-out after five bad
+signatures), answers with the real error body shapes, and records every request so that
+tests can check what was called and what is left. Faults can be queued per route.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from handler.models import PROJECT_ID_RE, SERVER_GROUP_ID_RE
+from handler.sdrs.signing import DATE_FORMAT, canonical_query, sign
+
+DEMO_AK = "EMULATORDEMOACCESSKEY"
+DEMO_SK = "emulator-demo-secret-key-not-a-real-credential"
+DEMO_PROJECT_ID = "0123456789abcdef0123456789abcdef"
+DEMO_GROUP_WITH_FAILURES = "decf224d-87fe-403a-8721-037a1a45c287"
+DEMO_GROUP_CLEAN = "5f8a7e3c-2b1d-4c6e-9a0f-1e2d3c4b5a69"
+DEMO_GROUP_MANY_FAILURES = "9b2c4d6e-8f10-4a3b-b5c7-d9e1f3a5b7c9"
+DEMO_GROUP_UNTOUCHED = "3e5f7a9b-1c2d-4e6f-8a0b-2c4d6e8f0a1b"
+
+ALLOWED_CLOCK_SKEW_SECONDS = 15 * 60
+LOCKOUT_THRESHOLD, LOCKOUT_SECONDS = 5, 300
+
+_LIST_FAILURE_JOBS = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs")
+_DELETE_GROUP_BATCH = re.compile(r"/v1/(?P<project>[^/]+)/task-center/(?P<group>[^/]+)/failure-jobs/batch")
+_DELETE_PROJECT_BATCH = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs/batch")
+_DELETE_ONE_JOB = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs/(?P<job>[^/]+)")
+_LIST_SERVER_GROUPS = re.compile(r"/v1/(?P<project>[^/]+)/server-groups")
+_AUTHORIZATION = re.compile(
+    r"SDK-HMAC-SHA256 Access=(?P<ak>[^,]+), SignedHeaders=(?P<signed>[^,]+), Signature=(?P<sig>[0-9a-f]{64})"
+)
+
+
+@dataclass
+class Fault:
+    """A canned answer for the next request to a route (instead of the emulated one)."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop_connection: bool = False
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    status: int
+    route: str
+
+
+def failure_job(server_group_id: str, n: int) -> dict[str, Any]:
+    return {
+        "job_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{server_group_id}/{n}").hex,
+        "job_type": "createProtectedInstance" if n % 2 == 0 else "deleteReplication",
+        "job_status": "FAIL",
+        "begin_time": f"2026-11-20T10:{n % 60:02d}:00.000Z",
+        "end_time": f"2026-11-20T10:{n % 60:02d}:30.000Z",
+        "failure_status": "createFail" if n % 2 == 0 else "deleteFail",
+        "resource_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{server_group_id}.{n}")),
+        "resource_name": f"protected-instance-{n:04d}",
+        "resource_type": "protectedInstance" if n % 2 == 0 else "replication",
+        "server_group_id": server_group_id,
+        "error_code": "EVS.2024" if n % 2 == 0 else "SDRS.1102",
+        "fail_reason": "SdrsGenerateNativeServerParamsTask-fail:volume is error!",
+    }
+
+
+@dataclass
+class EmulatorState:
+    access_key: str = DEMO_AK
+    secret_key: str = DEMO_SK
+    security_token: str | None = None
+    # project id -> group id -> that group's failed tasks
+    projects: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    group_names: dict[str, str] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    latency: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _bad_signatures: int = 0
+    _locked_until: float = 0.0
+
+    def add_group(self, project_id: str, server_group_id: str, failed_tasks: int = 0, name: str = "") -> None:
+        jobs = [failure_job(server_group_id, n) for n in range(failed_tasks)]
+        self.projects.setdefault(project_id, {})[server_group_id] = jobs
+        self.group_names[server_group_id] = name or f"pg-{server_group_id[:8]}"
+
+    def failure_jobs(self, project_id: str, server_group_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.projects.get(project_id, {}).get(server_group_id, []))
+
+    def inject(self, route: str, *faults: Fault) -> None:
+        """Queue answers for a route: list_failure_jobs, delete_group_failure_jobs, ..."""
+        with self.lock:
+            self.faults.setdefault(route, deque()).extend(faults)
+
+    def calls(self, route: str | None = None) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if route is None or r.route == route]
+
+
+def demo_state() -> EmulatorState:
+    state = EmulatorState()
+    state.add_group(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES, failed_tasks=3, name="pg-web-tier")
+    state.add_group(DEMO_PROJECT_ID, DEMO_GROUP_CLEAN, failed_tasks=0, name="pg-db-tier")
+    state.add_group(DEMO_PROJECT_ID, DEMO_GROUP_MANY_FAILURES, failed_tasks=1205, name="pg-batch-tier")
+    state.add_group(DEMO_PROJECT_ID, DEMO_GROUP_UNTOUCHED, failed_tasks=2, name="pg-reporting")
+    return state
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def _sdrs_error(status: int, code: str, message: str) -> _Reply:
+    return _Reply(status, {"error": {"code": code, "message": message}})
+
+
+def _gateway_error(status: int, code: str, message: str, request_id: str) -> _Reply:
+    return _Reply(status, {"error_code": code, "error_msg": message, "request_id": request_id})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        state = self.server.state
+        request_id = uuid.uuid4().hex
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        route = _route_name(self.command, split.path)
+        status = 500
+        try:
+            if state.latency:
+                time.sleep(state.latency)
+            with state.lock:
+                fault = state.faults.get(route, deque()).popleft() if state.faults.get(route) else None
+            if fault is not None:
+                status = self._play(fault, request_id)
+                return
+            try:
+                self._authenticate(split.path, split.query, body, request_id)
+                reply = _dispatch(state, self.command, split.path, split.query)
+            except _Reply as answer:
+                reply = answer
+            status = reply.status
+            self._send(reply.status, reply.body, {"X-Request-Id": request_id, **reply.headers})
+        finally:
+            with state.lock:
+                state.requests.append(
+                    RecordedRequest(self.command, split.path, split.query, dict(self.headers.items()), status, route)
+                )
+
+    def _play(self, fault: Fault, request_id: str) -> int:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop_connection:
+            self.close_connection = True
+            self.connection.close()
+            return 0
+        self.send_response(fault.status)
+        headers = {"X-Request-Id": request_id, "Content-Length": str(len(fault.body)), **fault.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(fault.body)
+        return fault.status
+
+    def _send(self, status: int, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
+        payload = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        if payload:
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _authenticate(self, path: str, query: str, body: bytes, request_id: str) -> None:
+        state = self.server.state
+        now = time.monotonic()
+        with state.lock:
+            if state._locked_until > now:
+                raise _gateway_error(
+                    401,
+                    "APIGW.0301",
+                    "Incorrect IAM authentication information: the AK is locked "
+                    "after repeated signature failures; try again in five minutes",
+                    request_id,
+                )
+        match = _AUTHORIZATION.fullmatch(self.headers.get("Authorization", ""))
+        if not match:
+            raise _gateway_error(
+                401,
+                "APIGW.0301",
+                "Incorrect IAM authentication information: Authorization header missing or malformed",
+                request_id,
+            )
+        signed = match["signed"].split(";")
+        required = {"host", "x-sdk-date"} | {
+            name for name in ("x-project-id", "x-security-token") if name in self.headers
+        }
+        problem = None
+        sdk_date = self.headers.get("X-Sdk-Date", "")
+        try:
+            signed_at = datetime.strptime(sdk_date, DATE_FORMAT).replace(tzinfo=UTC)
+            skew: float | None = abs((datetime.now(UTC) - signed_at).total_seconds())
+        except ValueError:
+            skew = None
+        if not required <= set(signed):
+            problem = f"verify aksk signature fail: headers not signed: {sorted(required - set(signed))}"
+        elif skew is None:
+            problem = "verify aksk signature fail: X-Sdk-Date missing or malformed"
+        elif skew > ALLOWED_CLOCK_SKEW_SECONDS:
+            problem = "verify aksk signature fail: request expired, the X-Sdk-Date time differs from the server time"
+        elif match["ak"] != state.access_key:
+            problem = "verify aksk signature fail: the access key does not exist"
+        elif state.security_token is not None and self.headers.get("X-Security-Token") != state.security_token:
+            problem = "verify aksk signature fail: the security token is missing or invalid"
+        else:
+            expected = sign(
+                method=self.command,
+                path=path,
+                query=canonical_query(parse_qsl(query, keep_blank_values=True)),
+                headers={name: self.headers.get(name, "") for name in signed},
+                body=body,
+                access_key=state.access_key,
+                secret_key=state.secret_key,
+                sdk_date=sdk_date,
+            )
+            if expected.signature != match["sig"]:
+                problem = "verify aksk signature fail"
+            elif query and query != canonical_query(parse_qsl(query, keep_blank_values=True)):
+                problem = "verify aksk signature fail: the query string sent is not the one signed"
+        with state.lock:
+            if problem is None:
+                state._bad_signatures = 0
+                return
+            state._bad_signatures += 1
+            if state._bad_signatures >= LOCKOUT_THRESHOLD:
+                state._locked_until = now + LOCKOUT_SECONDS
+        raise _gateway_error(401, "APIGW.0301", f"Incorrect IAM authentication information: {problem}", request_id)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: EmulatorState
+
+
+def _route_name(method: str, path: str) -> str:
+    routes = [
+        ("DELETE", _DELETE_PROJECT_BATCH, "delete_all_failure_jobs"),
+        ("DELETE", _DELETE_GROUP_BATCH, "delete_group_failure_jobs"),
+        ("DELETE", _DELETE_ONE_JOB, "delete_failure_job"),
+        ("GET", _LIST_FAILURE_JOBS, "list_failure_jobs"),
+        ("GET", _LIST_SERVER_GROUPS, "list_server_groups"),
+    ]
+    for route_method, pattern, name in routes:
+        if method == route_method and pattern.fullmatch(path):
+            return name
+    return "unknown"
+
+
+def _page(query: dict[str, str]) -> tuple[int, int]:
+    try:
+        limit = int(query.get("limit", "1000"))
+        if not 0 <= limit <= 1000:
+            raise ValueError
+    except ValueError:
+        raise _sdrs_error(400, "SDRS.0221", "Invalid limit: it must be an integer from 0 to 1000") from None
+    try:
+        offset = int(query.get("offset", "0"))
+        if offset < 0:
+            raise ValueError
+    except ValueError:
+        raise _sdrs_error(400, "SDRS.0222", "Invalid offset: it must be a non-negative integer") from None
+    return limit, offset
+
+
+def _dispatch(state: EmulatorState, method: str, path: str, raw_query: str) -> _Reply:
+    route = _route_name(method, path)
+    if route == "unknown":
+        raise _Reply(404, {"error_code": "APIGW.0101", "error_msg": "The API does not exist or has not been published"})
+    project_id = path.split("/")[2]
+    if not PROJECT_ID_RE.fullmatch(project_id):
+        raise _sdrs_error(400, "SDRS.0201", "Invalid parameters: project_id")
+    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    with state.lock:
+        groups = state.projects.get(project_id)
+        if groups is None:
+            raise _sdrs_error(400, "SDRS.0003", "The tenant or project does not exist or has no permission")
+        if route == "list_failure_jobs":
+            limit, offset = _page(query)
+            wanted = query.get("server_group_id")
+            if wanted is not None and not SERVER_GROUP_ID_RE.fullmatch(wanted):
+                raise _sdrs_error(400, "SDRS.0207", "Invalid protection group ID")
+            jobs = [job for gid, group_jobs in groups.items() if wanted in (None, gid) for job in group_jobs]
+            return _Reply(200, {"count": len(jobs), "failure_jobs": jobs[offset : offset + limit]})
+        if route == "list_server_groups":
+            limit, offset = _page(query)
+            listed = [
+                {"id": gid, "name": state.group_names.get(gid, gid), "status": "protected"} for gid in sorted(groups)
+            ]
+            return _Reply(200, {"count": len(listed), "server_groups": listed[offset : offset + limit]})
+        if route == "delete_group_failure_jobs":
+            group_id = path.split("/")[4]
+            if not SERVER_GROUP_ID_RE.fullmatch(group_id):
+                raise _sdrs_error(400, "SDRS.0207", "Invalid protection group ID")
+            if group_id not in groups:
+                raise _sdrs_error(400, "SDRS.1013", "The protection group does not exist")
+            groups[group_id] = []
+            return _Reply(204)
+        if route == "delete_all_failure_jobs":
+            for group_id in groups:
+                groups[group_id] = []
+            return _Reply(204)
+        job_id = path.split("/")[-1]
+        for group_jobs in groups.values():
+            for job in group_jobs:
+                if job["job_id"] == job_id:
+                    group_jobs.remove(job)
+                    return _Reply(204)
+        raise _sdrs_error(404, "SDRS.1501", "The failed task does not exist")
+
+
+class SdrsEmulator:
+    """`with SdrsEmulator(demo_state()) as emulator: ...` serves on emulator.endpoint."""
+
+    def __init__(self, state: EmulatorState | None = None, port: int = 0) -> None:
+        self.state = state if state is not None else demo_state()
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.state = self.state
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sdrs-emulator", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def environment(self) -> dict[str, str]:
+        """What the function needs to talk to this emulator."""
+        env = {
+            "SDRS_ENDPOINT": self.endpoint,
+            "HUAWEICLOUD_SDK_AK": self.state.access_key,
+            "HUAWEICLOUD_SDK_SK": self.state.secret_key,
+            "HUAWEICLOUD_SDK_PROJECT_ID": DEMO_PROJECT_ID,
+        }
+        if self.state.security_token:
+            env["HUAWEICLOUD_SDK_SECURITY_TOKEN"] = self.state.security_token
+        return env
+
+    def start(self) -> SdrsEmulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SdrsEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def failed_task_counts(self) -> Iterator[tuple[str, str, int]]:
+        with self.state.lock:
+            for project_id, groups in sorted(self.state.projects.items()):
+                for group_id, jobs in groups.items():
+                    yield project_id, group_id, len(jobs)

@@ -1,0 +1,213 @@
+"""The SDRS task-center calls this function needs, over one reusable httpx client.
+
+It knows no events: it takes validated ids and a deadline, signs, retries what can be
+retried, and turns every failure into `SdrsApiError`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from handler.models import check_project_id, check_server_group_id
+from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport
+from handler.sdrs.signing import AkSkAuth, Credentials, canonical_query
+
+PAGE_SIZE = 1000
+# The project-wide batch delete would clear every group in the project: never sent.
+_PROJECT_WIDE_DELETE = re.compile(r"/v1/[^/]+/task-center/failure-jobs/batch/?")
+
+
+class Deadline:
+    """The time left in this invocation, less a margin kept for returning the result."""
+
+    def __init__(self, seconds: float, margin: float = 0.0, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._ends_at = clock() + seconds - margin
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends_at - self._clock())
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    # An attempt is not started with less time than this left before the deadline.
+    min_attempt_time: float = 1.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
+        return rng() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status_code: int
+    request_id: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureJobListing:
+    jobs: list[dict[str, Any]]
+    last: Reply
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def build_http_client(
+    endpoint: str,
+    credentials: Credentials,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    return httpx.Client(
+        base_url=endpoint,
+        auth=AkSkAuth(credentials),
+        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        headers={"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"},
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+class SdrsClient:
+    def __init__(
+        self,
+        http: httpx.Client,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._http = http
+        self._retry = retry
+        self._sleep = sleep
+        self._rng = rng
+
+    def close(self) -> None:
+        self._http.close()
+
+    def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing:
+        """Every failed task of one group, all pages (the audit record)."""
+        path = f"/v1/{check_project_id(project_id)}/task-center/failure-jobs"
+        jobs: list[dict[str, Any]] = []
+        while True:
+            query = {"server_group_id": check_server_group_id(server_group_id), "limit": PAGE_SIZE, "offset": len(jobs)}
+            response, reply = self._call("GET", path, project_id, deadline, query)
+            count, page = _parse_failure_jobs(response, reply)
+            jobs.extend(page)
+            if len(jobs) >= count or not page:
+                if len(jobs) < count:
+                    raise SdrsApiError(
+                        "Response.Invalid",
+                        f"listing ended at {len(jobs)} of {count} failed tasks",
+                        retryable=True,
+                        status_code=reply.status_code,
+                        request_id=reply.request_id,
+                    )
+                return FailureJobListing(jobs, reply)
+
+    def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply:
+        """DELETE /v1/{project_id}/task-center/{server_group_id}/failure-jobs/batch (204)."""
+        path = (
+            f"/v1/{check_project_id(project_id)}/task-center/"
+            f"{check_server_group_id(server_group_id)}/failure-jobs/batch"
+        )
+        return self._call("DELETE", path, project_id, deadline)[1]
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        project_id: str,
+        deadline: Deadline,
+        query: dict[str, Any] | None = None,
+    ) -> tuple[httpx.Response, Reply]:
+        if method == "DELETE" and _PROJECT_WIDE_DELETE.fullmatch(path):
+            raise AssertionError("refusing the project-wide failure-jobs batch delete")
+        url = path + ("?" + canonical_query(query.items()) if query else "")
+        attempt = 0
+        while True:
+            attempt += 1
+            budget = deadline.remaining()
+            if budget < self._retry.min_attempt_time:
+                raise SdrsApiError(
+                    "Deadline.Exceeded",
+                    f"not enough invocation time left to call the API ({budget:.1f}s)",
+                    retryable=True,
+                    attempts=attempt - 1,
+                )
+            failure: SdrsApiError
+            wait: float | None = None
+            try:
+                response = self._send(method, url, project_id, budget)
+            except httpx.TransportError as exc:
+                failure = error_from_transport(exc)
+            else:
+                reply = Reply(response.status_code, response.headers.get("X-Request-Id"), attempt)
+                if response.is_success:
+                    return response, reply
+                failure, wait = error_from_response(response), retry_after_seconds(response)
+            failure.attempts = attempt
+            if not failure.retryable or attempt >= self._retry.max_attempts:
+                raise failure
+            delay = wait if wait is not None else self._retry.backoff(attempt, self._rng)
+            if deadline.remaining() - delay < self._retry.min_attempt_time:
+                failure.message += f" (gave up after {attempt} attempts: invocation time running out)"
+                raise failure
+            self._sleep(delay)
+
+    def _send(self, method: str, url: str, project_id: str, budget: float) -> httpx.Response:
+        timeout = self._http.timeout
+        return self._http.request(
+            method,
+            url,
+            headers={"X-Project-Id": project_id},
+            timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=min(timeout.connect or budget, budget)),
+        )
+
+
+def _parse_failure_jobs(response: httpx.Response, reply: Reply) -> tuple[int, list[dict[str, Any]]]:
+    try:
+        body = json.loads(response.content)
+        count, jobs = body["count"], body["failure_jobs"]
+        if not (isinstance(count, int) and count >= 0 and isinstance(jobs, list)):
+            raise TypeError
+        if not all(isinstance(job, dict) for job in jobs):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise SdrsApiError(
+            "Response.Invalid",
+            "the failed-task listing was not the expected JSON ({count, failure_jobs})",
+            retryable=True,
+            status_code=reply.status_code,
+            request_id=reply.request_id,
+            attempts=reply.attempts,
+        ) from None
+    return count, jobs

@@ -1,0 +1,105 @@
+"""One error type for everything the SDRS API (or the road to it) can answer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import httpx
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+STATUS_MEANINGS = {
+    400: "bad request",
+    401: "authentication failed (check HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK; not retried, "
+    "repeated signature failures lock the key for five minutes)",
+    403: "forbidden (the credentials lack SDRS permission for this project; not retried)",
+    404: "not found",
+    405: "method not allowed",
+    406: "not acceptable",
+    407: "proxy authentication required",
+    408: "request timeout reported by the server",
+    409: "conflict (the group may be busy with another task)",
+    429: "throttled by the API gateway",
+    500: "internal server error",
+    501: "not implemented",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+_SDRS_WRAPPER_KEYS = ("error", "badrequest", "itemNotFound")
+_MESSAGE_LIMIT = 300
+
+
+@dataclass(slots=True)
+class SdrsApiError(Exception):
+    """A failed call: `code` is the API's (SDRS.xxxx, APIGW.xxxx) or our own (HTTP.502,
+    Network.Timeout, Response.Invalid, Deadline.Exceeded)."""
+
+    code: str
+    message: str
+    retryable: bool
+    status_code: int | None = None
+    request_id: str | None = None
+    attempts: int = 1
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status_code} " if self.status_code else ""
+        return f"{status}{self.code}: {self.message}"
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _parse_body(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
+    """(code, message, request_id) from either error body shape; Nones when neither."""
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        return None, None, None
+    if not isinstance(body, dict):
+        return None, None, None
+    if "error_code" in body or "error_msg" in body:  # the API gateway's flat shape
+        request_id = body.get("request_id")
+        return (
+            str(body.get("error_code") or "") or None,
+            str(body.get("error_msg") or "") or None,
+            request_id if isinstance(request_id, str) else None,
+        )
+    for key in _SDRS_WRAPPER_KEYS:
+        inner = body.get(key)
+        if isinstance(inner, dict):
+            return str(inner.get("code") or "") or None, str(inner.get("message") or "") or None, None
+    return None, None, None
+
+
+def error_from_response(response: httpx.Response) -> SdrsApiError:
+    status = response.status_code
+    code, api_message, body_request_id = _parse_body(response)
+    meaning = STATUS_MEANINGS.get(status, "unexpected status")
+    if api_message:
+        message = f"{meaning}: {_clip(api_message)}"
+    elif response.content:
+        kind = response.headers.get("content-type", "unknown content type").split(";")[0]
+        message = f"{meaning} (body was not an SDRS error: {kind}, {len(response.content)} bytes)"
+    else:
+        message = f"{meaning} (empty body)"
+    if status == 401 and api_message and any(w in api_message.lower() for w in ("expire", "time")):
+        message += "; the request date was rejected: check this machine's clock (UTC, NTP)"
+    return SdrsApiError(
+        code=code or f"HTTP.{status}",
+        message=message,
+        retryable=status in RETRYABLE_STATUSES,
+        status_code=status,
+        request_id=response.headers.get("X-Request-Id") or body_request_id,
+    )
+
+
+def error_from_transport(exc: httpx.TransportError) -> SdrsApiError:
+    if isinstance(exc, httpx.TimeoutException):
+        code, what = "Network.Timeout", f"no answer in time ({type(exc).__name__})"
+    else:
+        code, what = "Network.Error", f"connection failed ({type(exc).__name__})"
+    return SdrsApiError(code=code, message=what, retryable=True)

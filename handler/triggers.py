@@ -1,0 +1,239 @@
+"""Every event shape the function accepts, validated into one `CleanupRequest`.
+
+The envelope models follow Powertools' parser models (same field names and aliases), but
+are declared here: importing `aws_lambda_powertools.utilities.parser.models` loads every
+AWS event model there is, which costs about half a second of each cold start.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from handler.models import CleanupRequest, GroupTarget, check_project_id, check_server_group_id
+
+MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
+MAX_GROUPS_PER_REQUEST = 100
+
+ProjectId = Annotated[str, Field(strict=True), AfterValidator(check_project_id)]
+ServerGroupId = Annotated[str, Field(strict=True), AfterValidator(check_server_group_id)]
+
+
+class InvalidEvent(Exception):
+    """The event does not validate. The message says what is wrong; nothing was called."""
+
+    def __init__(self, message: str, trigger: str = "unknown") -> None:
+        super().__init__(message)
+        self.trigger = trigger
+
+
+class NeedsConfiguration(Exception):
+    """The event is valid but relies on configuration that is missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    trigger: str
+    request: CleanupRequest
+    # Asynchronous triggers raise on transient failure, so Lambda retries the event.
+    raise_on_transient_failure: bool
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    project_id: str | None
+    scheduled_server_group_ids: tuple[str, ...]
+
+
+class DirectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server_group_id: ServerGroupId | None = None
+    server_group_ids: list[ServerGroupId] | None = Field(default=None, min_length=1, max_length=MAX_GROUPS_PER_REQUEST)
+    project_id: ProjectId | None = None
+    dry_run: bool = Field(default=False, strict=True)
+    # Set by schedules (EventBridge Scheduler input looks like a direct request) so that a
+    # transient failure raises and Lambda's asynchronous retry takes over.
+    raise_on_transient_failure: bool = Field(default=False, strict=True)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_groups(self) -> DirectRequest:
+        if (self.server_group_id is None) == (self.server_group_ids is None):
+            raise ValueError("name the protection groups with exactly one of server_group_id or server_group_ids")
+        return self
+
+    def group_ids(self) -> list[str]:
+        ids = [self.server_group_id] if self.server_group_id else list(self.server_group_ids or [])
+        return list(dict.fromkeys(ids))
+
+
+class EventBridgeEvent(BaseModel):
+    version: str
+    id: str
+    source: str
+    account: str
+    time: str
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
+    detail: Any = None
+
+
+class SnsNotification(BaseModel):
+    MessageId: str
+    TopicArn: str
+    Message: str = Field(max_length=MAX_EVENT_BYTES)
+    Subject: str | None = None
+    Type: str | None = None
+
+
+class SnsRecord(BaseModel):
+    EventSource: Literal["aws:sns"]
+    EventVersion: str
+    EventSubscriptionArn: str
+    Sns: SnsNotification
+
+
+class SnsEvent(BaseModel):
+    Records: list[SnsRecord] = Field(min_length=1, max_length=10)
+
+
+class AlarmDimension(BaseModel):
+    name: str
+    value: str
+
+
+class AlarmTrigger(BaseModel):
+    Dimensions: list[AlarmDimension] = Field(default_factory=list)
+
+
+class AlarmStateChange(BaseModel):
+    AlarmName: str
+    NewStateValue: Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
+    Trigger: AlarmTrigger = Field(default_factory=AlarmTrigger)
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{prefix}{where}: {message}" if where else f"{prefix}{message}".rstrip(": "))
+    more = error.error_count() - len(problems)
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
+def _validate[M: BaseModel](model: type[M], data: Any, trigger: str, prefix: str = "") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc, prefix), trigger) from None
+
+
+def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tuple[CleanupRequest, bool]:
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"{prefix or 'the event'} must be a JSON object, got {type(data).__name__}", trigger)
+    request = _validate(DirectRequest, data, trigger, prefix)
+    project_id = request.project_id or _default_project(defaults)
+    targets = tuple(GroupTarget(project_id, gid) for gid in request.group_ids())
+    return CleanupRequest(targets, dry_run=request.dry_run), request.raise_on_transient_failure
+
+
+def _default_project(defaults: Defaults) -> str:
+    if defaults.project_id is None:
+        raise NeedsConfiguration("the event names no project_id and HUAWEICLOUD_SDK_PROJECT_ID is not set")
+    return defaults.project_id
+
+
+def _json_message(text: str, trigger: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidEvent(f"{where} is not JSON", trigger) from None
+
+
+def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    envelope = _validate(EventBridgeEvent, event, "eventbridge")
+    if envelope.detail_type == "Scheduled Event":
+        detail = envelope.detail
+        if isinstance(detail, str):
+            detail = _json_message(detail, "eventbridge_scheduled", "detail")
+        if detail not in ({}, None):
+            raise InvalidEvent(
+                "a Scheduled Event carries no payload: its detail must be empty "
+                "(the groups come from SDRS_SERVER_GROUP_IDS)",
+                "eventbridge_scheduled",
+            )
+        if not defaults.scheduled_server_group_ids:
+            raise NeedsConfiguration("a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set")
+        project_id = _default_project(defaults)
+        targets = tuple(GroupTarget(project_id, gid) for gid in defaults.scheduled_server_group_ids)
+        return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), True, envelope.id)
+    detail = envelope.detail
+    if isinstance(detail, str):
+        detail = _json_message(detail, "eventbridge", "detail")
+    request, _ = _direct(detail, "eventbridge", defaults, prefix="detail.")
+    return ParsedEvent("eventbridge", request, True, envelope.id)
+
+
+def _alarm_targets(alarm: AlarmStateChange, defaults: Defaults) -> tuple[GroupTarget, ...]:
+    if alarm.NewStateValue != "ALARM":
+        return ()
+    dimensions = {d.name: d.value for d in alarm.Trigger.Dimensions}
+    group_id = dimensions.get("ServerGroupId")
+    if group_id is None:
+        raise InvalidEvent("the alarm's Trigger.Dimensions carry no ServerGroupId", "sns_alarm")
+    try:
+        check_server_group_id(group_id)
+        project_id = dimensions.get("ProjectId")
+        project_id = check_project_id(project_id) if project_id is not None else _default_project(defaults)
+    except ValueError as exc:
+        raise InvalidEvent(f"alarm dimension {exc}", "sns_alarm") from None
+    return (GroupTarget(project_id, group_id),)
+
+
+def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    envelope = _validate(SnsEvent, event, "sns")
+    trigger, dry_run = "sns", False
+    targets: list[GroupTarget] = []
+    for index, record in enumerate(envelope.Records):
+        message = _json_message(record.Sns.Message, "sns", f"Records.{index}.Sns.Message")
+        if isinstance(message, dict) and "AlarmName" in message and "NewStateValue" in message:
+            trigger = "sns_alarm"
+            alarm = _validate(AlarmStateChange, message, "sns_alarm", f"Records.{index}.Sns.Message.")
+            targets.extend(_alarm_targets(alarm, defaults))
+        else:
+            request, _ = _direct(message, "sns", defaults, prefix=f"Records.{index}.Sns.Message.")
+            targets.extend(request.targets)
+            dry_run = dry_run or request.dry_run
+    unique = tuple(dict.fromkeys(targets))
+    return ParsedEvent(trigger, CleanupRequest(unique, dry_run), True, envelope.Records[0].Sns.MessageId)
+
+
+def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
+    """Recognise the trigger and validate the event. Raises InvalidEvent or NeedsConfiguration."""
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__}")
+    try:
+        size = len(json.dumps(event, default=str))
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidEvent("the event is not serialisable JSON") from None
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted")
+    if "Records" in event:
+        records = event["Records"]
+        first = records[0] if isinstance(records, list) and records and isinstance(records[0], dict) else {}
+        source = first.get("EventSource") or first.get("eventSource")
+        if source == "aws:sns":
+            return _sns(event, defaults)
+        raise InvalidEvent(f"unsupported Records event (event source {str(source)[:40]!r}); SNS is accepted")
+    if "detail-type" in event and "source" in event:
+        return _eventbridge(event, defaults)
+    request, raise_flag = _direct(event, "direct", defaults)
+    return ParsedEvent("direct", request, raise_flag)
