@@ -13,7 +13,19 @@ export UV_PYTHON ?= $(or $(PYENV_PYTHON),$(PYTHON_VERSION))
 export UV_PROJECT_ENVIRONMENT ?= .venv
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint typecheck unit sync uv clean
+.PHONY: help run test lint typecheck unit sync uv clean cfn-lint artifact build-SdrsCleanupFunction validate sam-cli
+
+# The Lambda artifact: for arm64 by default; LAMBDA_PLATFORM=x86_64-manylinux2014 builds one for an x86_64 host.
+LAMBDA_PLATFORM ?= aarch64-manylinux2014
+
+# SAM CLI runs from uv's tool cache, outside the project's lock. Fetched once (from PyPI),
+# it then runs offline and boxed in: no telemetry, a dummy region and credentials, no
+# instance metadata, and a proxy to a closed local port, so that no call can reach AWS.
+SAM_CLI_VERSION := 1.170.0
+SAM := $(UV) tool run --from aws-sam-cli==$(SAM_CLI_VERSION) sam
+NO_AWS := UV_OFFLINE=1 SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=offline \
+	AWS_SECRET_ACCESS_KEY=offline AWS_EC2_METADATA_DISABLED=true HTTPS_PROXY=http://127.0.0.1:9 \
+	https_proxy=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 NO_PROXY= no_proxy=
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,9 +45,12 @@ sync: .venv/.synced ## create .venv from uv.lock
 run: .venv/.synced ## invoke the handler on a sample alarm event against the built-in SDRS emulator
 	$(RUN) sdrs-cleanup invoke events/sns-alarm.json --emulator
 
-lint: .venv/.synced ## ruff (lint and format) and cfn-lint
+lint: .venv/.synced cfn-lint ## ruff (lint and format) and cfn-lint
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+
+cfn-lint: .venv/.synced
+	$(RUN) cfn-lint template.yaml
 
 typecheck: .venv/.synced ## mypy --strict
 	$(RUN) mypy
@@ -43,7 +58,37 @@ typecheck: .venv/.synced ## mypy --strict
 unit: .venv/.synced ## the tests only
 	$(RUN) pytest
 
-test: lint typecheck unit ## everything CI runs
+test: lint typecheck unit validate ## everything CI runs
+
+# `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the handler package
+# without handler/local, the locked runtime dependencies as wheels for LAMBDA_PLATFORM, and
+# bytecode that stays valid whatever timestamps the zip gives the sources.
+build-SdrsCleanupFunction: | $(UV)
+	@test -n "$(ARTIFACTS_DIR)" || { echo "usage: make build-SdrsCleanupFunction ARTIFACTS_DIR=DIR" >&2; exit 2; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	requirements=$$(mktemp) && trap 'rm -f "$$requirements"' EXIT && \
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --quiet --output-file "$$requirements" && \
+	$(UV) pip install --quiet --target "$(ARTIFACTS_DIR)" --python-version $(PYTHON_VERSION) \
+		--python-platform $(LAMBDA_PLATFORM) --only-binary :all: --no-deps --link-mode copy -r "$$requirements"
+	rm -rf "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/bin"
+	find "$(ARTIFACTS_DIR)" -mindepth 2 -maxdepth 2 -type d -name tests -exec rm -rf {} +
+	tar -cf - --exclude=handler/local --exclude=__pycache__ handler | tar -xf - -C "$(ARTIFACTS_DIR)"
+	$(UV) run --no-project python -m compileall -q -j0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"
+
+artifact: | $(UV) ## build/artifact and build/sdrs-cleanup.zip: the Lambda code, for arm64
+	rm -rf build/artifact build/sdrs-cleanup.zip
+	$(MAKE) --no-print-directory build-SdrsCleanupFunction ARTIFACTS_DIR=$(CURDIR)/build/artifact
+	$(UV) run --no-project python -c \
+		"import shutil; shutil.make_archive('build/sdrs-cleanup', 'zip', 'build/artifact')"
+	@du -sh build/artifact build/sdrs-cleanup.zip
+
+sam-cli: | $(UV)
+	@$(SAM) --version
+
+# `artifact` first: it fills uv's cache with the arm64 wheels that the offline `sam build` installs.
+validate: cfn-lint artifact sam-cli ## cfn-lint, sam validate --lint and sam build, offline
+	$(NO_AWS) $(SAM) validate --lint
+	$(NO_AWS) $(SAM) build --build-in-source
 
 clean: ## remove build output and the virtual environment
 	rm -rf .venv build .aws-sam .pytest_cache .mypy_cache .ruff_cache

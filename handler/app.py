@@ -63,7 +63,7 @@ def run(event: Any, remaining_seconds: float, env: Mapping[str, str]) -> tuple[I
     except InvalidEvent as exc:
         return _refused(exc.trigger, ErrorType.INVALID_EVENT, str(exc)), False
     except NeedsConfiguration as exc:
-        return _refused("unknown", ErrorType.CONFIGURATION, str(exc)), False
+        return _refused(exc.trigger, ErrorType.CONFIGURATION, str(exc)), False
     request = replace(parsed.request, dry_run=True) if settings.force_dry_run else parsed.request
     if parsed.correlation_id:
         logger.set_correlation_id(parsed.correlation_id)

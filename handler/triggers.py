@@ -33,6 +33,10 @@ class InvalidEvent(Exception):
 class NeedsConfiguration(Exception):
     """The event is valid but relies on configuration that is missing."""
 
+    def __init__(self, message: str, trigger: str = "unknown") -> None:
+        super().__init__(message)
+        self.trigger = trigger
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedEvent:
@@ -124,7 +128,8 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
-        problems.append(f"{prefix}{where}: {message}" if where else f"{prefix}{message}".rstrip(": "))
+        location = f"{prefix}{where}" if where else prefix.rstrip(".")
+        problems.append(f"{location}: {message}" if location else message)
     more = error.error_count() - len(problems)
     return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
@@ -138,16 +143,17 @@ def _validate[M: BaseModel](model: type[M], data: Any, trigger: str, prefix: str
 
 def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tuple[CleanupRequest, bool]:
     if not isinstance(data, dict):
-        raise InvalidEvent(f"{prefix or 'the event'} must be a JSON object, got {type(data).__name__}", trigger)
+        what = prefix.rstrip(".") or "the event"
+        raise InvalidEvent(f"{what} must be a JSON object, got {type(data).__name__}", trigger)
     request = _validate(DirectRequest, data, trigger, prefix)
-    project_id = request.project_id or _default_project(defaults)
+    project_id = request.project_id or _default_project(defaults, trigger)
     targets = tuple(GroupTarget(project_id, gid) for gid in request.group_ids())
     return CleanupRequest(targets, dry_run=request.dry_run), request.raise_on_transient_failure
 
 
-def _default_project(defaults: Defaults) -> str:
+def _default_project(defaults: Defaults, trigger: str) -> str:
     if defaults.project_id is None:
-        raise NeedsConfiguration("the event names no project_id and HUAWEICLOUD_SDK_PROJECT_ID is not set")
+        raise NeedsConfiguration("the event names no project_id and HUAWEICLOUD_SDK_PROJECT_ID is not set", trigger)
     return defaults.project_id
 
 
@@ -171,8 +177,10 @@ def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
                 "eventbridge_scheduled",
             )
         if not defaults.scheduled_server_group_ids:
-            raise NeedsConfiguration("a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set")
-        project_id = _default_project(defaults)
+            raise NeedsConfiguration(
+                "a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set", "eventbridge_scheduled"
+            )
+        project_id = _default_project(defaults, "eventbridge_scheduled")
         targets = tuple(GroupTarget(project_id, gid) for gid in defaults.scheduled_server_group_ids)
         return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), True, envelope.id)
     detail = envelope.detail
@@ -189,31 +197,39 @@ def _alarm_targets(alarm: AlarmStateChange, defaults: Defaults) -> tuple[GroupTa
     group_id = dimensions.get("ServerGroupId")
     if group_id is None:
         raise InvalidEvent("the alarm's Trigger.Dimensions carry no ServerGroupId", "sns_alarm")
-    try:
-        check_server_group_id(group_id)
-        project_id = dimensions.get("ProjectId")
-        project_id = check_project_id(project_id) if project_id is not None else _default_project(defaults)
-    except ValueError as exc:
-        raise InvalidEvent(f"alarm dimension {exc}", "sns_alarm") from None
-    return (GroupTarget(project_id, group_id),)
+    project_id = dimensions.get("ProjectId")
+    for name, value, check in (
+        ("ServerGroupId", group_id, check_server_group_id),
+        ("ProjectId", project_id, check_project_id),
+    ):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            raise InvalidEvent(f"the alarm's {name} dimension {exc}", "sns_alarm") from None
+    return (GroupTarget(project_id or _default_project(defaults, "sns_alarm"), group_id),)
 
 
 def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     envelope = _validate(SnsEvent, event, "sns")
-    trigger, dry_run = "sns", False
+    trigger = "sns"
     targets: list[GroupTarget] = []
+    dry_runs: set[bool] = set()
     for index, record in enumerate(envelope.Records):
         message = _json_message(record.Sns.Message, "sns", f"Records.{index}.Sns.Message")
         if isinstance(message, dict) and "AlarmName" in message and "NewStateValue" in message:
             trigger = "sns_alarm"
             alarm = _validate(AlarmStateChange, message, "sns_alarm", f"Records.{index}.Sns.Message.")
             targets.extend(_alarm_targets(alarm, defaults))
+            dry_runs.add(False)
         else:
             request, _ = _direct(message, "sns", defaults, prefix=f"Records.{index}.Sns.Message.")
             targets.extend(request.targets)
-            dry_run = dry_run or request.dry_run
+            dry_runs.add(request.dry_run)
+    if len(dry_runs) > 1:
+        raise InvalidEvent("the SNS records disagree on dry_run: send them separately", trigger)
     unique = tuple(dict.fromkeys(targets))
-    return ParsedEvent(trigger, CleanupRequest(unique, dry_run), True, envelope.Records[0].Sns.MessageId)
+    return ParsedEvent(trigger, CleanupRequest(unique, True in dry_runs), True, envelope.Records[0].Sns.MessageId)
 
 
 def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
@@ -228,6 +244,8 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
         raise InvalidEvent(f"the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted")
     if "Records" in event:
         records = event["Records"]
+        if not isinstance(records, list) or not records:
+            raise InvalidEvent("Records must be a non-empty list of SNS records")
         first = records[0] if isinstance(records, list) and records and isinstance(records[0], dict) else {}
         source = first.get("EventSource") or first.get("eventSource")
         if source == "aws:sns":

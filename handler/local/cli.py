@@ -79,8 +79,9 @@ def _summary(result: dict[str, Any], out: TextIO) -> None:
 
 def _invoke(event: Any, timeout: float, verbose: bool) -> tuple[dict[str, Any], str | None]:
     """Run the real handler; logs and metrics (stdout in Lambda) go to stderr here."""
-    if not verbose:
+    if not verbose:  # keep stderr readable: errors and the summary, no INFO logs or EMF blobs
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from handler.app import TransientFailure, lambda_handler
     from handler.observability import logger
 

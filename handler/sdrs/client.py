@@ -109,6 +109,7 @@ class SdrsClient:
         self._retry = retry
         self._sleep = sleep
         self._rng = rng
+        self._secrets = http.auth.secrets() if isinstance(http.auth, AkSkAuth) else ()
 
     def close(self) -> None:
         self._http.close()
@@ -122,15 +123,17 @@ class SdrsClient:
             response, reply = self._call("GET", path, project_id, deadline, query)
             count, page = _parse_failure_jobs(response, reply)
             jobs.extend(page)
-            if len(jobs) >= count or not page:
-                if len(jobs) < count:
-                    raise SdrsApiError(
-                        "Response.Invalid",
-                        f"listing ended at {len(jobs)} of {count} failed tasks",
-                        retryable=True,
-                        status_code=reply.status_code,
-                        request_id=reply.request_id,
-                    )
+            if len(jobs) > count or (not page and len(jobs) < count):
+                problem = "more than its count" if len(jobs) > count else "ended early"
+                raise SdrsApiError(
+                    "Response.Invalid",
+                    f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks",
+                    retryable=True,
+                    status_code=reply.status_code,
+                    request_id=reply.request_id,
+                    attempts=reply.attempts,
+                )
+            if len(jobs) == count:
                 return FailureJobListing(jobs, reply)
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply:
@@ -153,6 +156,7 @@ class SdrsClient:
             raise AssertionError("refusing the project-wide failure-jobs batch delete")
         url = path + ("?" + canonical_query(query.items()) if query else "")
         attempt = 0
+        last_reply: Reply | None = None
         while True:
             attempt += 1
             budget = deadline.remaining()
@@ -169,11 +173,13 @@ class SdrsClient:
                 response = self._send(method, url, project_id, budget)
             except httpx.TransportError as exc:
                 failure = error_from_transport(exc)
+                if last_reply is not None:  # the result reports the group's last response
+                    failure.status_code, failure.request_id = last_reply.status_code, last_reply.request_id
             else:
-                reply = Reply(response.status_code, response.headers.get("X-Request-Id"), attempt)
+                reply = last_reply = Reply(response.status_code, response.headers.get("X-Request-Id"), attempt)
                 if response.is_success:
                     return response, reply
-                failure, wait = error_from_response(response), retry_after_seconds(response)
+                failure, wait = error_from_response(response, self._secrets), retry_after_seconds(response)
             failure.attempts = attempt
             if not failure.retryable or attempt >= self._retry.max_attempts:
                 raise failure

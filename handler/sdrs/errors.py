@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -53,6 +54,14 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every credential value in it replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def _parse_body(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
     """(code, message, request_id) from either error body shape; Nones when neither."""
     try:
@@ -75,12 +84,18 @@ def _parse_body(response: httpx.Response) -> tuple[str | None, str | None, str |
     return None, None, None
 
 
-def error_from_response(response: httpx.Response) -> SdrsApiError:
+def error_from_response(response: httpx.Response, secrets: Iterable[str] = ()) -> SdrsApiError:
+    """The gateway may echo the AK in a message (`ak:<AK>,err:ak not exist`): redacted."""
     status = response.status_code
     code, api_message, body_request_id = _parse_body(response)
+    secrets = tuple(secrets)
+    code = redact(code, secrets) if code else code
+    api_message = redact(api_message, secrets) if api_message else api_message
     meaning = STATUS_MEANINGS.get(status, "unexpected status")
     if api_message:
         message = f"{meaning}: {_clip(api_message)}"
+    elif code:
+        message = f"{meaning} ({code}, no message in the body)"
     elif response.content:
         kind = response.headers.get("content-type", "unknown content type").split(";")[0]
         message = f"{meaning} (body was not an SDRS error: {kind}, {len(response.content)} bytes)"

@@ -126,6 +126,9 @@ class AkSkAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"AkSkAuth({self._credentials!r})"
 
+    def secrets(self) -> tuple[str, ...]:
+        return self._credentials.secrets()
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         query = canonical_query(parse_query(request.url.query.decode("ascii")))
         request.url = request.url.copy_with(query=query.encode("ascii") or None)

@@ -1,0 +1,219 @@
+"""The `sdrs-cleanup` command, run as a subprocess against the emulator over loopback.
+
+The test owns the emulator, so after each run it can check what the function really
+changed: the groups it should have cleared are empty, every other group is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handler.local.emulator import (
+    DEMO_GROUP_CLEAN,
+    DEMO_GROUP_MANY_FAILURES,
+    DEMO_GROUP_UNTOUCHED,
+    DEMO_GROUP_WITH_FAILURES,
+    DEMO_PROJECT_ID,
+    EmulatorState,
+    SdrsEmulator,
+    demo_state,
+)
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CLI = Path(sys.executable).with_name("sdrs-cleanup")
+SCHEDULED_GROUPS = f"{DEMO_GROUP_WITH_FAILURES},{DEMO_GROUP_CLEAN}"
+
+# event file -> (trigger, {group: expected outcome}); every group not named must be untouched.
+EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
+    "direct.json": ("direct", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "direct-several-groups.json": (
+        "direct",
+        {
+            DEMO_GROUP_WITH_FAILURES: "deleted",
+            DEMO_GROUP_CLEAN: "nothing_to_delete",
+            DEMO_GROUP_MANY_FAILURES: "deleted",
+        },
+    ),
+    "direct-dry-run.json": (
+        "direct",
+        {DEMO_GROUP_WITH_FAILURES: "would_delete", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
+    "eventbridge-custom.json": ("eventbridge", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "eventbridge-scheduled.json": (
+        "eventbridge_scheduled",
+        {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
+    "scheduler-input.json": ("direct", {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"}),
+    "sns-alarm.json": ("sns_alarm", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "sns-alarm-ok.json": ("sns_alarm", {}),
+    "sns-alarm-insufficient-data.json": ("sns_alarm", {}),
+    "sns-direct.json": ("sns", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+}
+
+
+def test_every_valid_sample_event_has_an_expectation() -> None:
+    assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.fixture
+def emulator() -> Iterator[SdrsEmulator]:
+    with SdrsEmulator(demo_state()) as running:
+        yield running
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SDRS_", "HUAWEICLOUD_", "POWERTOOLS_"))}
+    return {**env, **overrides}
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _counts(state: EmulatorState) -> dict[str, int]:
+    return {gid: len(jobs) for gid, jobs in state.projects[DEMO_PROJECT_ID].items()}
+
+
+@pytest.mark.parametrize("event_file", sorted(EXPECTED))
+def test_cli_against_emulator(emulator: SdrsEmulator, event_file: str) -> None:
+    trigger, expected_outcomes = EXPECTED[event_file]
+    before = _counts(emulator.state)
+    env = _clean_env(**emulator.environment(), SDRS_SERVER_GROUP_IDS=SCHEDULED_GROUPS)
+
+    done = _run("invoke", str(EVENTS / event_file), env=env)
+
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert result["ok"] is True
+    assert result["trigger"] == trigger
+    assert {g["server_group_id"]: g["outcome"] for g in result["groups"]} == expected_outcomes
+    after = _counts(emulator.state)
+    for group_id, count in before.items():
+        outcome = expected_outcomes.get(group_id)
+        assert after[group_id] == (0 if outcome == "deleted" else count), group_id
+    for group in result["groups"]:
+        assert len(group["failure_jobs"]) == before[group["server_group_id"]]
+        assert group["attempts"] == (1 if group["outcome"] == "deleted" else 0)
+        assert group["request_id"]
+    calls = emulator.state.calls()
+    assert all(call.status != 401 for call in calls), "every request must pass the emulator's signature check"
+    assert not emulator.state.calls("delete_all_failure_jobs")
+    deletes = {call.path.split("/")[4] for call in emulator.state.calls("delete_group_failure_jobs")}
+    assert deletes == {gid for gid, outcome in expected_outcomes.items() if outcome == "deleted"}
+    if not expected_outcomes:
+        assert calls == []
+    assert "sdrs-cleanup: ok" in done.stderr
+
+
+def test_paging_over_loopback_fetches_every_failed_task(emulator: SdrsEmulator) -> None:
+    event = EVENTS / "direct-several-groups.json"
+    done = _run("invoke", str(event), env=_clean_env(**emulator.environment()))
+    result = json.loads(done.stdout)
+    many = next(g for g in result["groups"] if g["server_group_id"] == DEMO_GROUP_MANY_FAILURES)
+    assert len(many["failure_jobs"]) == 1205
+    assert len({job["job_id"] for job in many["failure_jobs"]}) == 1205
+    offsets = [c.query for c in emulator.state.calls("list_failure_jobs") if DEMO_GROUP_MANY_FAILURES in c.query]
+    assert [q.split("offset=")[1].split("&")[0] for q in offsets] == ["0", "1000"]
+
+
+def test_dry_run_flag_deletes_nothing(emulator: SdrsEmulator) -> None:
+    before = _counts(emulator.state)
+    done = _run(
+        "invoke", str(EVENTS / "direct-several-groups.json"), "--dry-run", env=_clean_env(**emulator.environment())
+    )
+    result = json.loads(done.stdout)
+    assert done.returncode == 0
+    assert result["dry_run"] is True
+    assert [g["outcome"] for g in result["groups"]] == ["would_delete", "nothing_to_delete", "would_delete"]
+    assert _counts(emulator.state) == before
+    assert emulator.state.calls("delete_group_failure_jobs") == []
+
+
+def test_wrong_secret_key_fails_once_per_group_and_is_never_retried(emulator: SdrsEmulator) -> None:
+    env = _clean_env(**{**emulator.environment(), "HUAWEICLOUD_SDK_SK": "not-the-right-secret"})
+    done = _run("invoke", str(EVENTS / "direct-several-groups.json"), env=env)
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert {g["outcome"] for g in result["groups"]} == {"failed"}
+    assert {(g["error"]["code"], g["error"]["retryable"], g["status_code"]) for g in result["groups"]} == {
+        ("APIGW.0301", False, 401)
+    }
+    assert len(emulator.state.calls()) == 3  # one listing attempt per group, no retry
+    assert "not-the-right-secret" not in done.stdout + done.stderr
+    assert _counts(emulator.state) == _counts(demo_state())
+
+
+def test_transient_failure_of_an_async_trigger_is_raised_and_shown(emulator: SdrsEmulator) -> None:
+    from handler.local.emulator import Fault
+
+    emulator.state.inject("delete_group_failure_jobs", *[Fault(503, b"<html>busy</html>")] * 2)
+    env = _clean_env(**emulator.environment(), SDRS_MAX_ATTEMPTS="2")
+    done = _run("invoke", str(EVENTS / "eventbridge-custom.json"), env=env)
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    (group,) = result["groups"]
+    assert (group["outcome"], group["attempts"], group["status_code"]) == ("failed", 2, 503)
+    assert group["error"]["retryable"] is True
+    assert "raised in Lambda" in done.stderr
+    assert emulator.state.failure_jobs(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES)  # nothing deleted
+
+
+def test_embedded_emulator_mode_runs_on_a_fresh_environment() -> None:
+    done = _run("invoke", str(EVENTS / "sns-alarm.json"), "--emulator", env=_clean_env())
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [(g["server_group_id"], g["outcome"], len(g["failure_jobs"])) for g in result["groups"]] == [
+        (DEMO_GROUP_WITH_FAILURES, "deleted", 3)
+    ]
+    untouched = sum(n for gid, n in _counts(demo_state()).items() if gid != DEMO_GROUP_WITH_FAILURES)
+    assert f"emulator afterwards: {untouched} failed task(s) left" in done.stderr
+    assert DEMO_GROUP_UNTOUCHED in _counts(demo_state())
+
+
+def test_without_emulator_or_configuration_it_says_what_is_missing() -> None:
+    done = _run("invoke", str(EVENTS / "direct.json"), env=_clean_env())
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["error"]["type"] == "configuration"
+    assert "HUAWEICLOUD_SDK_AK" in result["error"]["message"]
+    assert "HUAWEICLOUD_SDK_AK" in done.stderr
+
+
+def test_invalid_event_file_exits_1_with_the_reason(tmp_path: Path) -> None:
+    done = _run("invoke", str(EVENTS / "invalid" / "path-traversal-id.json"), "--emulator", env=_clean_env())
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["error"]["type"] == "invalid_event"
+    assert "server_group_id" in result["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["invoke", "/nonexistent/event.json"], "cannot read"),
+        (["invoke", "{not-json}"], "cannot read"),
+        (["invoke"], "EVENT_FILE"),
+        (["explode"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    done = _run(*args, env=_clean_env())
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+def test_non_json_event_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "event.json"
+    bad.write_text("server_group_id=decf224d")
+    done = _run("invoke", str(bad), env=_clean_env())
+    assert done.returncode == 2
+    assert "is not JSON" in done.stderr

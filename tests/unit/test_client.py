@@ -1,0 +1,840 @@
+"""SdrsClient over a real httpx.Client against respx: paging, retries, deadline, ids, signing.
+
+Time is fake: `FakeClock` drives the Deadline and advances only when the client sleeps
+(or when a mocked response says the server took time), so every deadline test is exact.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from handler.sdrs import client as client_module
+from handler.sdrs.client import PAGE_SIZE, Deadline, RetryPolicy, SdrsClient, build_http_client
+from handler.sdrs.errors import SdrsApiError
+from handler.sdrs.signing import ALGORITHM, Credentials, sign
+from tests.fake_sdrs import make_failure_jobs, signature_problem
+
+ENDPOINT = "https://sdrs.cn-north-4.myhuaweicloud.com"
+PROJECT = "0123456789abcdef0123456789abcdef"
+GROUP = "decf224d-87fe-403a-8721-037a1a45c287"
+CREDENTIALS = Credentials("AKCLIENTTEST0001", "SKCLIENTTEST-secret", "TOKENCLIENTTEST")
+LIST_PATH = f"/v1/{PROJECT}/task-center/failure-jobs"
+DELETE_PATH = f"/v1/{PROJECT}/task-center/{GROUP}/failure-jobs/batch"
+PROJECT_WIDE_PATH = f"/v1/{PROJECT}/task-center/failure-jobs/batch"
+LIST_URL, DELETE_URL, PROJECT_WIDE_URL = (ENDPOINT + p for p in (LIST_PATH, DELETE_PATH, PROJECT_WIDE_PATH))
+RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
+NEVER_RETRIED = (400, 401, 403, 404, 405, 406, 407, 408, 409, 501)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to (by the fake sleep or a slow reply)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SequenceRng:
+    """Deterministic rng: returns the given values in turn and remembers how many it gave."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = list(values)
+        self.given: list[float] = []
+
+    def __call__(self) -> float:
+        value = self.values[len(self.given) % len(self.values)]
+        self.given.append(value)
+        return value
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_client(clock: FakeClock) -> Iterator[Callable[..., SdrsClient]]:
+    made: list[SdrsClient] = []
+
+    def make(
+        retry: RetryPolicy | None = None,
+        rng: Callable[[], float] | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> SdrsClient:
+        http = build_http_client(ENDPOINT, CREDENTIALS, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        client = SdrsClient(http, retry or RetryPolicy(), sleep=clock.sleep, rng=rng or SequenceRng([0.5]))
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def deadline(clock: FakeClock, seconds: float = 300.0, margin: float = 0.0) -> Deadline:
+    return Deadline(seconds, margin=margin, clock=clock)
+
+
+def listing(count: int, jobs: list[dict[str, Any]], request_id: str = "rid-list") -> httpx.Response:
+    return httpx.Response(200, headers={"X-Request-Id": request_id}, json={"count": count, "failure_jobs": jobs})
+
+
+def paged_listing(total: int, request_ids: Iterator[str] | None = None) -> Callable[[httpx.Request], httpx.Response]:
+    """A server honouring limit/offset over `total` failed tasks."""
+    all_jobs = make_failure_jobs(total, GROUP)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+        rid = next(request_ids) if request_ids else f"rid-offset-{offset}"
+        return listing(total, all_jobs[offset : offset + limit], rid)
+
+    return respond
+
+
+def sdrs_error(
+    status: int, code: str = "SDRS.0006", request_id: str | None = "rid-err", **headers: str
+) -> httpx.Response:
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return httpx.Response(status, headers=headers, json={"error": {"code": code, "message": f"failure {status}"}})
+
+
+def cap(policy: RetryPolicy, attempt: int) -> float:
+    return min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+
+
+# --- success paths ------------------------------------------------------------------------
+
+
+def test_list_one_page(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+    jobs = make_failure_jobs(2, GROUP)
+    route = sdrs_api.get(LIST_URL).mock(return_value=listing(2, jobs, "rid-abc"))
+
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert result.jobs == jobs
+    assert (result.last.status_code, result.last.request_id, result.last.attempts) == (200, "rid-abc", 1)
+    assert route.call_count == 1
+    params = route.calls.last.request.url.params
+    assert dict(params) == {"server_group_id": GROUP, "limit": str(PAGE_SIZE), "offset": "0"}
+    assert clock.sleeps == []
+
+
+def test_list_no_jobs(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+    route = sdrs_api.get(LIST_URL).mock(return_value=listing(0, []))
+
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert result.jobs == []
+    assert route.call_count == 1
+
+
+def test_list_exactly_one_full_page(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(PAGE_SIZE))
+
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert len(result.jobs) == PAGE_SIZE
+    assert route.call_count == 1
+
+
+def test_list_two_pages(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+    total = PAGE_SIZE + 1
+    route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(total))
+
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert result.jobs == make_failure_jobs(total, GROUP)
+    assert route.call_count == 2
+    offsets = [call.request.url.params["offset"] for call in route.calls]
+    assert offsets == ["0", str(PAGE_SIZE)]
+    assert result.last.request_id == f"rid-offset-{PAGE_SIZE}"
+
+
+def test_list_count_never_reached_is_invalid(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    """count says 1500 but the pages deliver 1000 then nothing: an error, not an endless loop."""
+    first = make_failure_jobs(PAGE_SIZE, GROUP)
+    route = sdrs_api.get(LIST_URL).mock(side_effect=[listing(1500, first, "rid-1"), listing(1500, [], "rid-2")])
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert caught.value.code == "Response.Invalid"
+    assert "1000 of 1500" in caught.value.message
+    assert caught.value.request_id == "rid-2"
+    assert route.call_count == 2
+
+
+def test_list_short_pages_are_followed_until_count(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    """A server may return fewer than `limit`: paging continues from what was received."""
+    all_jobs = make_failure_jobs(5, GROUP)
+
+    def two_at_a_time(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return listing(5, all_jobs[offset : offset + 2])
+
+    route = sdrs_api.get(LIST_URL).mock(side_effect=two_at_a_time)
+
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert result.jobs == all_jobs
+    assert [call.request.url.params["offset"] for call in route.calls] == ["0", "2", "4"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"<html><body>OK</body></html>",
+        b"",
+        b"[]",
+        b'"count"',
+        b"null",
+        b'{"failure_jobs": []}',
+        b'{"count": 1}',
+        b'{"count": "1", "failure_jobs": []}',
+        b'{"count": -1, "failure_jobs": []}',
+        b'{"count": 1.5, "failure_jobs": []}',
+        b'{"count": 1, "failure_jobs": {"job_id": "x"}}',
+        b'{"count": 2, "failure_jobs": [{"job_id": "x"}, "y"]}',
+    ],
+)
+def test_malformed_listing_is_response_invalid(
+    body: bytes, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    malformed = httpx.Response(200, headers={"X-Request-Id": "rid-bad"}, content=body)
+    route = sdrs_api.get(LIST_URL).mock(return_value=malformed)
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    error = caught.value
+    assert (error.code, error.status_code, error.request_id, error.attempts) == ("Response.Invalid", 200, "rid-bad", 1)
+    assert route.call_count == 1
+    assert clock.sleeps == []
+
+
+def test_delete_group(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+    route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204, headers={"X-Request-Id": "rid-del"}))
+
+    reply = make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert (reply.status_code, reply.request_id, reply.attempts) == (204, "rid-del", 1)
+    assert route.call_count == 1
+    sent = route.calls.last.request
+    assert sent.method == "DELETE"
+    assert sent.url.raw_path.decode() == DELETE_PATH
+    assert sent.content == b""
+
+
+def test_reply_without_request_id(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204))
+    assert make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock)).request_id is None
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", RETRYABLE_STATUSES)
+@pytest.mark.parametrize("max_attempts", [1, 3, 4])
+def test_retryable_status_retried_up_to_max_attempts(
+    status: int,
+    max_attempts: int,
+    sdrs_api: respx.Router,
+    make_client: Callable[..., SdrsClient],
+    clock: FakeClock,
+) -> None:
+    responses = [sdrs_error(status, request_id=f"rid-{n}") for n in range(1, max_attempts + 1)]
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=responses)
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(RetryPolicy(max_attempts=max_attempts)).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    error = caught.value
+    assert route.call_count == max_attempts
+    assert error.attempts == max_attempts
+    assert (error.status_code, error.code, error.retryable) == (status, "SDRS.0006", True)
+    assert error.request_id == f"rid-{max_attempts}"  # the last answer's id
+    assert len(clock.sleeps) == max_attempts - 1
+
+
+@pytest.mark.parametrize("status", RETRYABLE_STATUSES)
+def test_retryable_status_then_success(
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.delete(DELETE_URL).mock(
+        side_effect=[sdrs_error(status), sdrs_error(status), httpx.Response(204, headers={"X-Request-Id": "ok"})]
+    )
+
+    reply = make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert (reply.status_code, reply.request_id, reply.attempts) == (204, "ok", 3)
+    assert route.call_count == 3
+    assert len(clock.sleeps) == 2
+
+
+@pytest.mark.parametrize("status", NEVER_RETRIED)
+def test_non_retryable_status_is_sent_once(
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    # Even with a Retry-After header, 4xx (and 501) are final.
+    route = sdrs_api.delete(DELETE_URL).mock(
+        side_effect=[sdrs_error(status, "SDRS.0001", "rid-once", **{"Retry-After": "1"}), httpx.Response(204)]
+    )
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(RetryPolicy(max_attempts=10)).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    error = caught.value
+    assert route.call_count == 1
+    assert (error.status_code, error.retryable, error.attempts, error.request_id) == (status, False, 1, "rid-once")
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_listing_auth_failure_is_sent_once(
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    body = {"error_code": "APIGW.0301", "error_msg": "verify aksk signature fail", "request_id": "rid-gw"}
+    route = sdrs_api.get(LIST_URL).mock(return_value=httpx.Response(status, json=body))
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(RetryPolicy(max_attempts=10)).list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert route.call_count == 1
+    assert (caught.value.code, caught.value.request_id) == ("APIGW.0301", "rid-gw")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("connection refused"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("server disconnected"),
+        httpx.ReadError("connection reset"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_transport_error_then_success(
+    failure: httpx.TransportError, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=[failure, httpx.Response(204, headers={"X-Request-Id": "ok"})])
+
+    reply = make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert (reply.status_code, reply.attempts, reply.request_id) == (204, 2, "ok")
+    assert route.call_count == 2
+    assert len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(httpx.ConnectError("refused"), "Network.Error"), (httpx.ReadTimeout("slow"), "Network.Timeout")],
+    ids=["connect", "timeout"],
+)
+def test_transport_errors_exhaust_attempts(
+    failure: httpx.TransportError,
+    code: str,
+    sdrs_api: respx.Router,
+    make_client: Callable[..., SdrsClient],
+    clock: FakeClock,
+) -> None:
+    route = sdrs_api.get(LIST_URL).mock(side_effect=failure)
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(RetryPolicy(max_attempts=4)).list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert route.call_count == 4
+    assert (caught.value.code, caught.value.retryable, caught.value.attempts) == (code, True, 4)
+    assert caught.value.status_code is None
+
+
+def test_backoff_is_capped_exponential_with_full_jitter(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    policy = RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=3.0, min_attempt_time=1.0)
+    draws = [0.999, 0.0, 0.25, 0.75, 1.0, 0.4, 0.6]
+    rng = SequenceRng(draws)
+    sdrs_api.delete(DELETE_URL).mock(return_value=sdrs_error(503))
+
+    with pytest.raises(SdrsApiError):
+        make_client(policy, rng).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 1000.0))
+
+    assert len(clock.sleeps) == policy.max_attempts - 1
+    expected = [draw * cap(policy, attempt) for attempt, draw in enumerate(draws, start=1)]
+    assert clock.sleeps == pytest.approx(expected)
+    for attempt, delay in enumerate(clock.sleeps, start=1):
+        assert 0.0 <= delay <= min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+
+
+def test_backoff_upper_bound_reaches_the_cap(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    policy = RetryPolicy(max_attempts=7, base_delay=0.5, max_delay=4.0)
+    sdrs_api.get(LIST_URL).mock(side_effect=httpx.ConnectError("refused"))
+
+    with pytest.raises(SdrsApiError):
+        make_client(policy, SequenceRng([1.0])).list_failure_jobs(PROJECT, GROUP, deadline(clock, 1000.0))
+
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+def test_backoff_with_seeded_random_stays_within_bounds(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    policy = RetryPolicy(max_attempts=10, base_delay=0.25, max_delay=2.0)
+    seeded = random.Random(1234)  # noqa: S311
+    draws = [seeded.random() for _ in range(9)]
+    sdrs_api.delete(DELETE_URL).mock(return_value=sdrs_error(500))
+
+    with pytest.raises(SdrsApiError):
+        make_client(policy, SequenceRng(draws)).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 1000.0))
+
+    assert clock.sleeps == pytest.approx([d * cap(policy, n) for n, d in enumerate(draws, start=1)])
+    assert len(set(clock.sleeps)) == len(clock.sleeps)  # jittered, not fixed steps
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("seconds", ["0", "7", "12"])
+def test_retry_after_seconds_is_honoured(
+    status: int, seconds: str, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    throttled = httpx.Response(
+        status, headers={"Retry-After": seconds}, json={"error_code": "APIGW.0308", "error_msg": "throttled"}
+    )
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=[throttled, httpx.Response(204)])
+
+    reply = make_client(rng=SequenceRng([0.9])).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 60.0))
+
+    assert clock.sleeps == [float(seconds)]
+    assert reply.attempts == 2
+    assert route.call_count == 2
+
+
+def test_retry_after_http_date_is_honoured(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    monkeypatch.setattr(client_module.time, "time", wall.timestamp)
+    when = format_datetime(wall + timedelta(seconds=25), usegmt=True)
+    throttled = httpx.Response(429, headers={"Retry-After": when}, json={"error_code": "APIGW.0308", "error_msg": "x"})
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=[throttled, httpx.Response(204)])
+
+    reply = make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 60.0))
+
+    assert when.endswith("GMT")
+    assert clock.sleeps == [25.0]
+    assert reply.attempts == 2
+    assert route.call_count == 2
+
+
+def test_retry_after_http_date_in_the_past_means_now(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    monkeypatch.setattr(client_module.time, "time", wall.timestamp)
+    when = format_datetime(wall - timedelta(minutes=5), usegmt=True)
+    unavailable = httpx.Response(503, headers={"Retry-After": when})
+    sdrs_api.delete(DELETE_URL).mock(side_effect=[unavailable, httpx.Response(204)])
+
+    make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 60.0))
+
+    assert clock.sleeps == [0.0]
+
+
+def test_unparseable_retry_after_falls_back_to_backoff(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    policy = RetryPolicy(base_delay=0.5)
+    sdrs_api.delete(DELETE_URL).mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "soon"}), httpx.Response(204)]
+    )
+
+    make_client(policy, SequenceRng([0.5])).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 60.0))
+
+    assert clock.sleeps == [0.5 * cap(policy, 1)]
+
+
+def test_retry_after_beyond_the_deadline_gives_up_without_sleeping(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    throttled = httpx.Response(
+        429,
+        headers={"Retry-After": "120", "X-Request-Id": "rid-429"},
+        json={"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"},
+    )
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=[throttled, httpx.Response(204)])
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 30.0))
+
+    error = caught.value
+    assert route.call_count == 1
+    assert clock.sleeps == []
+    assert (error.code, error.retryable, error.status_code, error.request_id) == ("APIGW.0308", True, 429, "rid-429")
+    assert error.attempts == 1
+    assert "time running out" in error.message
+    assert "The throttling threshold has been reached" in error.message
+
+
+def test_backoff_beyond_the_deadline_gives_up_without_sleeping(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    """2.5 s left, a 2 s backoff would leave less than min_attempt_time (1 s): stop now."""
+    policy = RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=8.0, min_attempt_time=1.0)
+    route = sdrs_api.delete(DELETE_URL).mock(return_value=sdrs_error(502))
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(policy, SequenceRng([1.0])).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 2.5))
+
+    assert route.call_count == 1
+    assert clock.sleeps == []
+    assert caught.value.retryable is True
+    assert "time running out" in caught.value.message
+
+
+def test_retries_stop_when_slow_answers_use_up_the_time(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    """Each 503 takes 4 s (or its read timeout, if shorter) of fake time; 10 s in all."""
+    start = clock.now
+
+    def slow_503(request: httpx.Request) -> httpx.Response:
+        clock.advance(min(4.0, _timeouts(request)["read"]))
+        return sdrs_error(503)
+
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=slow_503)
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(RetryPolicy(max_attempts=10), SequenceRng([0.5])).delete_group_failure_jobs(
+            PROJECT, GROUP, deadline(clock, 10.0)
+        )
+
+    assert 1 < route.call_count < 10
+    assert caught.value.retryable is True
+    assert clock.now - start <= 10.0
+
+
+# --- deadline and timeouts ----------------------------------------------------------------
+
+
+def _timeouts(request: httpx.Request) -> dict[str, float]:
+    timeout = request.extensions["timeout"]
+    return {name: timeout[name] for name in ("connect", "read", "write", "pool")}
+
+
+@pytest.mark.parametrize("remaining", [3.0, 7.5, 29.0])
+def test_attempt_timeout_never_exceeds_remaining_time(
+    remaining: float, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204))
+
+    make_client(connect_timeout=5.0, read_timeout=30.0).delete_group_failure_jobs(
+        PROJECT, GROUP, deadline(clock, remaining)
+    )
+
+    timeouts = _timeouts(route.calls.last.request)
+    assert all(value is not None and 0 < value <= remaining for value in timeouts.values()), timeouts
+    assert timeouts["read"] == min(30.0, remaining)
+    assert timeouts["connect"] == min(5.0, remaining)
+
+
+def test_attempt_timeout_keeps_configured_values_with_time_to_spare(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.get(LIST_URL).mock(return_value=listing(0, []))
+
+    make_client(connect_timeout=2.0, read_timeout=12.0).list_failure_jobs(PROJECT, GROUP, deadline(clock, 600.0))
+
+    assert _timeouts(route.calls.last.request) == {"connect": 2.0, "read": 12.0, "write": 12.0, "pool": 12.0}
+
+
+def test_attempt_timeouts_shrink_across_retries(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    limit = deadline(clock, 20.0)
+    seen: list[tuple[float, dict[str, float]]] = []
+
+    def slow_failure(request: httpx.Request) -> httpx.Response:
+        seen.append((limit.remaining(), _timeouts(request)))
+        clock.advance(3.0)
+        return sdrs_error(504)
+
+    sdrs_api.delete(DELETE_URL).mock(side_effect=slow_failure)
+
+    with pytest.raises(SdrsApiError):
+        make_client(RetryPolicy(max_attempts=4), SequenceRng([1.0]), read_timeout=30.0).delete_group_failure_jobs(
+            PROJECT, GROUP, limit
+        )
+
+    assert len(seen) >= 2
+    for remaining, timeouts in seen:
+        assert max(timeouts.values()) <= remaining
+    reads = [timeouts["read"] for _, timeouts in seen]
+    assert reads == sorted(reads, reverse=True)
+    assert reads[0] > reads[-1]
+
+
+@pytest.mark.parametrize(("seconds", "margin"), [(0.0, 0.0), (0.5, 0.0), (10.0, 9.5), (5.0, 10.0)])
+def test_too_little_time_before_the_first_attempt(
+    seconds: float,
+    margin: float,
+    sdrs_api: respx.Router,
+    make_client: Callable[..., SdrsClient],
+    clock: FakeClock,
+) -> None:
+    route = sdrs_api.route().mock(return_value=httpx.Response(204))
+    client = make_client(RetryPolicy(min_attempt_time=1.0))
+
+    for call in (client.delete_group_failure_jobs, client.list_failure_jobs):
+        with pytest.raises(SdrsApiError) as caught:
+            call(PROJECT, GROUP, deadline(clock, seconds, margin))
+        assert (caught.value.code, caught.value.retryable, caught.value.attempts) == ("Deadline.Exceeded", True, 0)
+
+    assert route.call_count == 0
+    assert clock.sleeps == []
+
+
+def test_deadline_remaining_follows_the_clock(clock: FakeClock) -> None:
+    limit = Deadline(10.0, margin=2.0, clock=clock)
+    assert limit.remaining() == 8.0
+    clock.advance(5.0)
+    assert limit.remaining() == 3.0
+    clock.advance(100.0)
+    assert limit.remaining() == 0.0
+
+
+# --- ids and the project-wide path --------------------------------------------------------
+
+BAD_PROJECT_IDS = [
+    "",
+    "..",
+    "../../etc/passwd",
+    "0123456789ABCDEF0123456789ABCDEF",
+    "0123456789abcdef0123456789abcde",
+    "0123456789abcdef0123456789abcdef0",
+    "0123456789abcdef%2F123456789abcd",
+    "0123456789abcdef/0123456789abcde",
+    "0123456789abcdef0123456789abcdef\n",
+    " 0123456789abcdef0123456789abcdef",
+]
+BAD_GROUP_IDS = [
+    "",
+    "..",
+    "../failure-jobs",
+    "failure-jobs",
+    "DECF224D-87FE-403A-8721-037A1A45C287",
+    "decf224d-87fe-403a-8721-037a1a45c28",
+    "decf224d-87fe-403a-8721-037a1a45c287/..",
+    "decf224d-87fe-403a-8721-037a1a45c287/",
+    "decf224d%2F87fe-403a-8721-037a1a45c287",
+    "decf224d-87fe-403a-8721-037a1a45%2F7",
+    "decf224d-87fe-403a-8721-037a1a45c287\n",
+    "decf224d-87fe-403a-8721-037a1a45c287?x=1",
+    "decf224d87fe403a8721037a1a45c287",
+]
+
+
+@pytest.fixture
+def any_request(sdrs_api: respx.Router) -> respx.Route:
+    return sdrs_api.route().mock(return_value=httpx.Response(204))
+
+
+@pytest.mark.parametrize("bad", BAD_PROJECT_IDS)
+def test_bad_project_id_is_refused_before_any_request(
+    bad: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    client = make_client()
+    with pytest.raises(ValueError, match="project id"):
+        client.delete_group_failure_jobs(bad, GROUP, deadline(clock))
+    with pytest.raises(ValueError, match="project id"):
+        client.list_failure_jobs(bad, GROUP, deadline(clock))
+    assert any_request.call_count == 0
+
+
+@pytest.mark.parametrize("bad", BAD_GROUP_IDS)
+def test_bad_group_id_is_refused_before_any_request(
+    bad: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    client = make_client()
+    with pytest.raises(ValueError, match="protection group id"):
+        client.delete_group_failure_jobs(PROJECT, bad, deadline(clock))
+    with pytest.raises(ValueError, match="protection group id"):
+        client.list_failure_jobs(PROJECT, bad, deadline(clock))
+    assert any_request.call_count == 0
+
+
+@pytest.mark.parametrize("path", [PROJECT_WIDE_PATH, PROJECT_WIDE_PATH + "/"])
+def test_project_wide_delete_is_refused(
+    path: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    with pytest.raises((AssertionError, ValueError), match="project-wide"):
+        make_client()._call("DELETE", path, PROJECT, deadline(clock))
+    assert any_request.call_count == 0
+
+
+def test_no_public_call_reaches_the_project_wide_path(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    project_wide = sdrs_api.delete(PROJECT_WIDE_URL).mock(return_value=httpx.Response(204))
+    pages = paged_listing(3)
+    anything = sdrs_api.route().mock(
+        side_effect=lambda request: pages(request) if request.method == "GET" else httpx.Response(204)
+    )
+    client = make_client()
+
+    client.list_failure_jobs(PROJECT, GROUP, deadline(clock))
+    client.delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert project_wide.call_count == 0
+    assert anything.call_count == 2
+    assert all(not re.search(r"/task-center/failure-jobs/batch", str(c.request.url)) for c in anything.calls)
+
+
+# --- headers and signature ----------------------------------------------------------------
+
+_AUTHORIZATION = re.compile(
+    rf"{ALGORITHM} Access=(?P<ak>[^,]+), SignedHeaders=(?P<signed>[^,]+), Signature=(?P<sig>[0-9a-f]{{64}})"
+)
+
+
+def assert_signed(request: httpx.Request) -> None:
+    assert request.headers["X-Project-Id"] == PROJECT
+    assert request.headers["X-Security-Token"] == CREDENTIALS.security_token
+    assert re.fullmatch(r"\d{8}T\d{6}Z", request.headers["X-Sdk-Date"])
+    match = _AUTHORIZATION.fullmatch(request.headers["Authorization"])
+    assert match, request.headers["Authorization"]
+    assert match["ak"] == CREDENTIALS.access_key
+    signed_names = match["signed"].split(";")
+    assert {"host", "x-project-id", "x-sdk-date", "x-security-token"} <= set(signed_names)
+    assert request.headers["Host"] == httpx.URL(ENDPOINT).host
+    recomputed = sign(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query.decode(),
+        headers={name: request.headers[name] for name in signed_names},
+        body=request.content,
+        access_key=CREDENTIALS.access_key,
+        secret_key=CREDENTIALS.secret_key,
+        sdk_date=request.headers["X-Sdk-Date"],
+    )
+    assert recomputed.signature == match["sig"]
+    assert recomputed.authorization == request.headers["Authorization"]
+
+
+def test_every_request_is_signed_and_names_the_project(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    listing_route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(PAGE_SIZE + 5))
+    delete_route = sdrs_api.delete(DELETE_URL).mock(
+        side_effect=[httpx.ConnectError("refused"), sdrs_error(503), httpx.Response(204)]
+    )
+    client = make_client()
+
+    client.list_failure_jobs(PROJECT, GROUP, deadline(clock))
+    client.delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    requests = [call.request for call in [*listing_route.calls, *delete_route.calls]]
+    assert len(requests) == 2 + 3
+    for request in requests:
+        assert_signed(request)
+
+
+def test_signature_check_detects_a_wrong_secret(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    """The recomputation above can fail: with another secret key it does not match."""
+    route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204))
+    make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+    request = route.calls.last.request
+    signed_names = _AUTHORIZATION.fullmatch(request.headers["Authorization"])["signed"].split(";")  # type: ignore[index]
+    other = sign(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query.decode(),
+        headers={name: request.headers[name] for name in signed_names},
+        body=request.content,
+        access_key=CREDENTIALS.access_key,
+        secret_key="another-secret",
+        sdk_date=request.headers["X-Sdk-Date"],
+    )
+    assert other.authorization != request.headers["Authorization"]
+
+
+def test_listing_query_is_sent_canonical(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.get(LIST_URL).mock(return_value=listing(0, []))
+    make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+    assert route.calls.last.request.url.query.decode() == f"limit={PAGE_SIZE}&offset=0&server_group_id={GROUP}"
+
+
+def test_repr_hides_credentials(make_client: Callable[..., SdrsClient]) -> None:
+    client = make_client()
+    for text in (repr(client), str(client), repr(client._http), repr(client._http.auth)):
+        for secret in CREDENTIALS.secrets():
+            assert secret not in text
+
+
+def test_signature_also_verifies_with_the_independent_checker(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(3))
+    make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+    request = route.calls.last.request
+    assert signature_problem(request, CREDENTIALS.access_key, CREDENTIALS.secret_key) is None
+    assert signature_problem(request, CREDENTIALS.access_key, "wrong-secret") == "signature mismatch"
+
+
+def test_error_echoing_the_access_key_is_redacted(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    """The API gateway documents 401 bodies that name the AK
+    ("Get secretKey failed,ak:<AK>,err:ak not exist"): the error must not carry it on."""
+    body = {
+        "error_code": "APIGW.0301",
+        "error_msg": f"Incorrect IAM authentication information: Get secretKey failed,ak:{CREDENTIALS.access_key},"
+        "err:ak not exist",
+        "request_id": "rid-echo",
+    }
+    sdrs_api.get(LIST_URL).mock(return_value=httpx.Response(401, json=body))
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    error = caught.value
+    assert (error.code, error.request_id, error.retryable) == ("APIGW.0301", "rid-echo", False)
+    assert "ak not exist" in error.message
+    for text in (error.message, str(error), repr(error)):
+        assert CREDENTIALS.access_key not in text

@@ -1,0 +1,396 @@
+"""Every sample event, end to end through lambda_handler, against the in-memory SDRS API.
+
+Expectations come from the event's content (tests/event_model.py reads the documented
+shapes) and from what the fake API answered, never from the code under test."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handler.app import lambda_handler
+from tests.event_model import (
+    alarm_message,
+    eventbridge_event,
+    expected_calls,
+    expected_from_event,
+    scheduled_event,
+    sns_event,
+)
+from tests.fake_sdrs import (
+    ACCESS_KEY,
+    GROUP_CLEAN,
+    GROUP_MANY_FAILURES,
+    GROUP_SCHEDULED,
+    GROUP_UNTOUCHED,
+    GROUP_WITH_FAILURES,
+    OTHER_PROJECT_ID,
+    PROJECT_ID,
+    PROJECT_WIDE_DELETE_PATH_RE,
+    SDRS_HOST,
+    SEEDED_GROUPS,
+    FakeSdrs,
+    SeenRequest,
+    group_delete_path,
+    list_path,
+    make_failure_jobs,
+)
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+VALID_EVENTS = sorted(EVENTS_DIR.glob("*.json"))
+SCHEDULED_IDS = (GROUP_SCHEDULED, GROUP_CLEAN)
+
+AUTHORIZATION = re.compile(
+    rf"SDK-HMAC-SHA256 Access={re.escape(ACCESS_KEY)}, "
+    r"SignedHeaders=host;x-project-id;x-sdk-date, Signature=[0-9a-f]{64}"
+)
+RESULT_KEYS = {"ok", "trigger", "dry_run", "groups", "error"}
+GROUP_KEYS = {
+    "project_id",
+    "server_group_id",
+    "outcome",
+    "failure_jobs",
+    "status_code",
+    "request_id",
+    "attempts",
+    "error",
+}
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def assert_signed_for(request: SeenRequest, project_id: str) -> None:
+    assert request.headers["X-Project-Id"] == project_id
+    assert request.headers["Host"] == SDRS_HOST
+    assert AUTHORIZATION.fullmatch(request.headers["Authorization"]), request.headers["Authorization"]
+    stamped = datetime.strptime(request.headers["X-Sdk-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - stamped) < timedelta(minutes=5)
+    # The fake verified the signature with its own implementation: a bad one gets 401.
+    assert request.status in (200, 204), f"{request.method} {request.path} answered {request.status}"
+
+
+def assert_never_project_wide(fake: FakeSdrs) -> None:
+    assert fake.project_wide_deletes == []
+    assert not any(r.method == "DELETE" and PROJECT_WIDE_DELETE_PATH_RE.fullmatch(r.path) for r in fake.requests)
+    untouched = make_failure_jobs(SEEDED_GROUPS[GROUP_UNTOUCHED], GROUP_UNTOUCHED)
+    assert fake.failure_jobs(PROJECT_ID, GROUP_UNTOUCHED) == untouched
+
+
+def check_invocation(
+    fake: FakeSdrs,
+    result: dict[str, Any],
+    expected_trigger: str,
+    targets: tuple[tuple[str, str], ...],
+    dry_run: bool,
+    jobs_before: dict[tuple[str, str], list[dict[str, Any]]],
+) -> None:
+    """The requests sent and the result returned for a successful invocation."""
+    assert set(result) == RESULT_KEYS
+    assert result["ok"] is True
+    assert result["error"] is None
+    assert result["trigger"] == expected_trigger
+    assert result["dry_run"] is dry_run
+
+    want_calls = [c for t in targets for c in expected_calls(*t, len(jobs_before[t]), dry_run)]
+    assert [(r.method, r.path, r.query) for r in fake.requests] == want_calls
+    for request in fake.requests:
+        project = re.match(r"/v1/([^/]+)/", request.path)
+        assert project is not None
+        assert_signed_for(request, project[1])
+        if request.method == "GET":  # sent in canonical (sorted) order, as signed
+            assert request.raw_query == "&".join(f"{k}={v}" for k, v in sorted(request.query.items()))
+
+    assert [(g["project_id"], g["server_group_id"]) for g in result["groups"]] == list(targets)
+    for group in result["groups"]:
+        target = (group["project_id"], group["server_group_id"])
+        jobs = jobs_before[target]
+        seen = [r for r in fake.requests if r.path.startswith(f"/v1/{target[0]}/") and r.server_group_id == target[1]]
+        assert set(group) == GROUP_KEYS
+        assert group["failure_jobs"] == jobs
+        assert group["error"] is None
+        assert group["request_id"] == seen[-1].request_id
+        if not jobs:
+            assert (group["outcome"], group["status_code"], group["attempts"]) == ("nothing_to_delete", 200, 0)
+            assert fake.failure_jobs(*target) == []
+        elif dry_run:
+            assert (group["outcome"], group["status_code"], group["attempts"]) == ("would_delete", 200, 0)
+            assert fake.failure_jobs(*target) == jobs
+        else:
+            assert (group["outcome"], group["status_code"], group["attempts"]) == ("deleted", 204, 1)
+            assert fake.failure_jobs(*target) == []
+    assert_never_project_wide(fake)
+
+
+def invoke_and_check(
+    fake: FakeSdrs, context: Any, event: Any, *, scheduled_ids: tuple[str, ...] = (), force_dry_run: bool = False
+) -> dict[str, Any]:
+    expected = expected_from_event(
+        event, default_project=PROJECT_ID, scheduled_group_ids=scheduled_ids, force_dry_run=force_dry_run
+    )
+    before = {t: fake.failure_jobs(*t) for t in expected.targets}
+    result = lambda_handler(event, context)
+    check_invocation(fake, result, expected.trigger, expected.targets, expected.dry_run, before)
+    return result
+
+
+@pytest.fixture
+def scheduled_env(sdrs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
+    monkeypatch.setenv("SDRS_SERVER_GROUP_IDS", ",".join(SCHEDULED_IDS))
+    return SCHEDULED_IDS
+
+
+def test_there_are_samples_for_every_documented_trigger() -> None:
+    triggers = {
+        expected_from_event(load(p), default_project=PROJECT_ID, scheduled_group_ids=SCHEDULED_IDS).trigger
+        for p in VALID_EVENTS
+    }
+    assert triggers >= {"direct", "eventbridge", "eventbridge_scheduled", "sns", "sns_alarm"}
+
+
+@pytest.mark.parametrize("path", VALID_EVENTS, ids=[p.name for p in VALID_EVENTS])
+def test_sample_event(path: Path, scheduled_env: tuple[str, ...], fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+    invoke_and_check(fake_sdrs, lambda_context, load(path), scheduled_ids=scheduled_env)
+
+
+@pytest.mark.parametrize("path", VALID_EVENTS, ids=[p.name for p in VALID_EVENTS])
+def test_sample_event_with_forced_dry_run_deletes_nothing(
+    path: Path,
+    scheduled_env: tuple[str, ...],
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SDRS_DRY_RUN", "true")
+    before = dict(fake_sdrs.jobs)
+    result = invoke_and_check(fake_sdrs, lambda_context, load(path), scheduled_ids=scheduled_env, force_dry_run=True)
+    assert result["dry_run"] is True
+    assert fake_sdrs.calls("DELETE") == []
+    assert {k: fake_sdrs.jobs[k] for k in before} == before
+
+
+@pytest.mark.parametrize("name", ["sns-alarm-ok.json", "sns-alarm-insufficient-data.json"])
+def test_alarm_leaving_alarm_state_calls_nothing(
+    name: str, sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
+    result = lambda_handler(load(EVENTS_DIR / name), lambda_context)
+    assert result == {"ok": True, "trigger": "sns_alarm", "dry_run": False, "groups": [], "error": None}
+    assert fake_sdrs.requests == []
+
+
+@pytest.mark.parametrize("state", ["OK", "INSUFFICIENT_DATA"])
+def test_non_alarm_states_call_nothing_even_without_credentials(
+    state: str, sdrs_env: dict[str, str], sdrs_api: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUAWEICLOUD_SDK_AK")
+    monkeypatch.delenv("HUAWEICLOUD_SDK_SK")
+    event = sns_event(alarm_message(state, {"ServerGroupId": GROUP_WITH_FAILURES}))
+    result = lambda_handler(event, lambda_context)
+    assert (result["ok"], result["groups"], result["error"]) == (True, [], None)
+    assert sdrs_api.calls.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("failed_tasks", "offsets"),
+    [(0, [0]), (1, [0]), (999, [0]), (1000, [0]), (1001, [0, 1000]), (1205, [0, 1000]), (2000, [0, 1000])],
+)
+def test_listing_reads_every_page(
+    failed_tasks: int,
+    offsets: list[int],
+    sdrs_env: dict[str, str],
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+) -> None:
+    group = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    jobs = fake_sdrs.add_group(PROJECT_ID, group, failed_tasks)
+    result = lambda_handler({"server_group_id": group}, lambda_context)
+
+    gets = fake_sdrs.calls("GET")
+    assert [r.query for r in gets] == [
+        {"server_group_id": group, "limit": "1000", "offset": str(offset)} for offset in offsets
+    ]
+    assert len(fake_sdrs.calls("DELETE")) == (1 if failed_tasks else 0)
+    (only,) = result["groups"]
+    assert only["failure_jobs"] == jobs
+    assert len({j["job_id"] for j in only["failure_jobs"]}) == failed_tasks
+    assert only["outcome"] == ("deleted" if failed_tasks else "nothing_to_delete")
+
+
+def test_group_with_1205_failed_tasks(sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+    jobs = fake_sdrs.failure_jobs(PROJECT_ID, GROUP_MANY_FAILURES)
+    assert len(jobs) == 1205
+    result = invoke_and_check(fake_sdrs, lambda_context, {"server_group_id": GROUP_MANY_FAILURES})
+    assert [(r.method, r.query.get("offset")) for r in fake_sdrs.requests] == [
+        ("GET", "0"),
+        ("GET", "1000"),
+        ("DELETE", None),
+    ]
+    assert result["groups"][0]["failure_jobs"] == jobs
+    assert result["groups"][0]["request_id"] == fake_sdrs.requests[-1].request_id
+
+
+def test_dry_run_lists_but_deletes_nothing(sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+    jobs = fake_sdrs.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)
+    result = invoke_and_check(fake_sdrs, lambda_context, {"server_group_id": GROUP_WITH_FAILURES, "dry_run": True})
+    assert result["groups"][0]["outcome"] == "would_delete"
+    assert result["groups"][0]["failure_jobs"] == jobs
+    assert fake_sdrs.calls("DELETE") == []
+    assert fake_sdrs.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES) == jobs
+
+
+def test_group_without_failed_tasks_is_not_deleted(
+    sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
+    result = invoke_and_check(fake_sdrs, lambda_context, {"server_group_id": GROUP_CLEAN})
+    assert result["groups"][0]["outcome"] == "nothing_to_delete"
+    assert [r.method for r in fake_sdrs.requests] == ["GET"]
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "1", "yes"])
+def test_sdrs_dry_run_env_forces_a_dry_run(
+    value: str, sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SDRS_DRY_RUN", value)
+    event = {"server_group_ids": [GROUP_WITH_FAILURES, GROUP_MANY_FAILURES], "dry_run": False}
+    result = invoke_and_check(fake_sdrs, lambda_context, event, force_dry_run=True)
+    assert [g["outcome"] for g in result["groups"]] == ["would_delete", "would_delete"]
+    assert fake_sdrs.calls("DELETE") == []
+
+
+@pytest.mark.parametrize("value", ["false", "0", "no", ""])
+def test_sdrs_dry_run_env_false_deletes(
+    value: str, sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SDRS_DRY_RUN", value)
+    result = invoke_and_check(fake_sdrs, lambda_context, {"server_group_id": GROUP_WITH_FAILURES})
+    assert result["groups"][0]["outcome"] == "deleted"
+
+
+@pytest.mark.parametrize("detail", [{}, "{}", None], ids=["object", "string", "null"])
+def test_scheduled_event_cleans_the_configured_groups(
+    detail: Any, sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spaces, a repeat and a trailing comma are tolerated; each group is cleaned once.
+    monkeypatch.setenv("SDRS_SERVER_GROUP_IDS", f" {GROUP_SCHEDULED} ,{GROUP_MANY_FAILURES},{GROUP_SCHEDULED},")
+    event = scheduled_event()
+    event["detail"] = detail
+    result = invoke_and_check(fake_sdrs, lambda_context, event, scheduled_ids=(GROUP_SCHEDULED, GROUP_MANY_FAILURES))
+    assert result["trigger"] == "eventbridge_scheduled"
+    assert [g["server_group_id"] for g in result["groups"]] == [GROUP_SCHEDULED, GROUP_MANY_FAILURES]
+    assert {g["project_id"] for g in result["groups"]} == {PROJECT_ID}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"server_group_id": GROUP_WITH_FAILURES}, id="direct"),
+        pytest.param(eventbridge_event({"server_group_id": GROUP_WITH_FAILURES}), id="eventbridge"),
+        pytest.param(sns_event({"server_group_id": GROUP_WITH_FAILURES}), id="sns"),
+        pytest.param(sns_event(alarm_message("ALARM", {"ServerGroupId": GROUP_WITH_FAILURES})), id="alarm"),
+    ],
+)
+def test_project_defaults_to_huaweicloud_sdk_project_id(
+    event: dict[str, Any],
+    sdrs_env: dict[str, str],
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", OTHER_PROJECT_ID)
+    expected = expected_from_event(event, default_project=OTHER_PROJECT_ID)
+    assert expected.targets == ((OTHER_PROJECT_ID, GROUP_WITH_FAILURES),)
+    jobs = fake_sdrs.failure_jobs(OTHER_PROJECT_ID, GROUP_WITH_FAILURES)
+    result = lambda_handler(event, lambda_context)
+    check_invocation(fake_sdrs, result, expected.trigger, expected.targets, False, {expected.targets[0]: jobs})
+    assert {r.headers["X-Project-Id"] for r in fake_sdrs.requests} == {OTHER_PROJECT_ID}
+    assert fake_sdrs.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES) == make_failure_jobs(
+        SEEDED_GROUPS[GROUP_WITH_FAILURES], GROUP_WITH_FAILURES
+    )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"server_group_id": GROUP_WITH_FAILURES, "project_id": OTHER_PROJECT_ID}, id="direct"),
+        pytest.param(
+            eventbridge_event({"server_group_id": GROUP_WITH_FAILURES, "project_id": OTHER_PROJECT_ID}),
+            id="eventbridge",
+        ),
+        pytest.param(
+            sns_event(alarm_message("ALARM", {"ServerGroupId": GROUP_WITH_FAILURES, "ProjectId": OTHER_PROJECT_ID})),
+            id="alarm-dimension",
+        ),
+    ],
+)
+def test_project_named_by_the_event_wins_over_the_default(
+    event: dict[str, Any], sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
+    result = invoke_and_check(fake_sdrs, lambda_context, event)
+    assert result["groups"][0]["project_id"] == OTHER_PROJECT_ID
+    assert {r.headers["X-Project-Id"] for r in fake_sdrs.requests} == {OTHER_PROJECT_ID}
+    assert fake_sdrs.calls("DELETE")[0].path == group_delete_path(OTHER_PROJECT_ID, GROUP_WITH_FAILURES)
+    # the default project's group of the same id is left alone
+    assert len(fake_sdrs.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)) == SEEDED_GROUPS[GROUP_WITH_FAILURES]
+
+
+def test_project_default_is_not_needed_when_the_event_names_one(
+    sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUAWEICLOUD_SDK_PROJECT_ID")
+    result = invoke_and_check(
+        fake_sdrs, lambda_context, {"server_group_id": GROUP_WITH_FAILURES, "project_id": PROJECT_ID}
+    )
+    assert result["groups"][0]["outcome"] == "deleted"
+
+
+def test_eventbridge_detail_as_json_string(sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+    event = eventbridge_event(json.dumps({"server_group_id": GROUP_WITH_FAILURES, "dry_run": True}))
+    result = invoke_and_check(fake_sdrs, lambda_context, event)
+    assert (result["trigger"], result["dry_run"], result["groups"][0]["outcome"]) == (
+        "eventbridge",
+        True,
+        "would_delete",
+    )
+
+
+def test_repeated_group_ids_are_cleaned_once(
+    sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
+    event = {"server_group_ids": [GROUP_WITH_FAILURES, GROUP_CLEAN, GROUP_WITH_FAILURES]}
+    result = invoke_and_check(fake_sdrs, lambda_context, event)
+    assert [g["server_group_id"] for g in result["groups"]] == [GROUP_WITH_FAILURES, GROUP_CLEAN]
+    assert len(fake_sdrs.calls("DELETE")) == 1
+
+
+def test_sns_with_several_records_cleans_every_named_group(
+    sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
+    event = sns_event(
+        {"server_group_id": GROUP_WITH_FAILURES},
+        {"server_group_ids": [GROUP_MANY_FAILURES, GROUP_WITH_FAILURES]},
+    )
+    result = invoke_and_check(fake_sdrs, lambda_context, event)
+    assert [g["server_group_id"] for g in result["groups"]] == [GROUP_WITH_FAILURES, GROUP_MANY_FAILURES]
+    assert [r.path for r in fake_sdrs.calls("DELETE")] == [
+        group_delete_path(PROJECT_ID, GROUP_WITH_FAILURES),
+        group_delete_path(PROJECT_ID, GROUP_MANY_FAILURES),
+    ]
+
+
+def test_every_request_goes_to_the_regional_endpoint_and_lists_by_group(
+    sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
+    lambda_handler(load(EVENTS_DIR / "direct-several-groups.json"), lambda_context)
+    assert fake_sdrs.requests, "the sample names groups with failed tasks"
+    for request in fake_sdrs.requests:
+        assert request.headers["Host"] == SDRS_HOST
+        if request.method == "GET":
+            assert request.path == list_path(PROJECT_ID)
+            assert "server_group_id" in request.query
+    assert_never_project_wide(fake_sdrs)

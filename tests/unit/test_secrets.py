@@ -1,0 +1,428 @@
+"""The AK, SK and security token never leave the process except in the signed request.
+
+Whole invocations through `handler.app.lambda_handler`, with distinctive canary
+credentials and DEBUG logging everywhere. Everything the function can emit is captured
+(the Powertools JSON log stream, stdout/stderr with the EMF metrics, every log record of
+every logger including httpx, the returned result, the raised exception and its
+traceback) and searched for the canaries. Each capture is checked to be live first, so
+that an empty capture cannot pass for a clean one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from handler import app
+from handler.observability import logger
+from handler.sdrs.client import SdrsClient
+from handler.sdrs.signing import AkSkAuth
+from handler.settings import load_settings
+from tests.fake_sdrs import GROUP_CLEAN, GROUP_WITH_FAILURES, PROJECT_ID, FakeSdrs
+
+AK = "AKLEAKCANARY0001"
+SK = "SKLEAKCANARY-secret"
+TOKEN = "TOKENLEAKCANARY"
+SECRETS = (AK, SK, TOKEN)
+MAX_ATTEMPTS = 3
+
+
+def assert_no_secrets(text: str, where: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"{secret!r} leaked into {where}"
+
+
+@dataclass
+class Capture:
+    """Everything an invocation wrote, in one place."""
+
+    capfd: pytest.CaptureFixture[str]
+    caplog: pytest.LogCaptureFixture
+    powertools_stream: io.StringIO
+    stdout: str = ""
+    stderr: str = ""
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def collect(self, result: Any = None, exc: BaseException | None = None) -> dict[str, str]:
+        out, err = self.capfd.readouterr()
+        self.stdout += out
+        self.stderr += err
+        records = self.caplog.records
+        texts = {
+            "powertools log stream": self.powertools_stream.getvalue(),
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "log messages": "\n".join(record.getMessage() for record in records),
+            "log records": "\n".join(repr(vars(record)) for record in records),
+            "formatted logs": self.caplog.text,
+            "result": json.dumps(result, default=str) if result is not None else "",
+        }
+        if exc is not None:
+            texts["exception"] = "\n".join(
+                [str(exc), repr(exc), "".join(traceback.format_exception(exc)), json.dumps(vars(exc), default=str)]
+            )
+        self.texts = texts
+        return texts
+
+    def assert_clean(self) -> None:
+        for where, text in self.texts.items():
+            assert_no_secrets(text, where)
+
+    @property
+    def logs(self) -> str:
+        return self.texts["powertools log stream"]
+
+
+@pytest.fixture
+def canary_env(sdrs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {
+        **sdrs_env,
+        "HUAWEICLOUD_SDK_AK": AK,
+        "HUAWEICLOUD_SDK_SK": SK,
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN": TOKEN,
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "SDRS_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def fake(sdrs_api: respx.Router) -> FakeSdrs:
+    """The in-memory API, knowing the canary key pair (so the signature check passes)."""
+    return FakeSdrs(access_key=AK, secret_key=SK).install(sdrs_api)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries without waiting: the client the handler builds sleeps into this list."""
+    recorded: list[float] = []
+    monkeypatch.setattr(app, "SdrsClient", partial(SdrsClient, sleep=recorded.append, rng=lambda: 0.5))
+    return recorded
+
+
+@pytest.fixture
+def capture(
+    canary_env: dict[str, str], capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> Iterator[Capture]:
+    previous_level = logger._logger.level
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous_stream = handler.setStream(stream)
+    logger.setLevel("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "aws_lambda_powertools", logger._logger.name):
+        caplog.set_level(logging.DEBUG, logger=name)
+    try:
+        # The captures are live: a DEBUG line from the service logger and from httpx arrive.
+        logger.debug("capture probe")
+        logging.getLogger("httpx").debug("httpx capture probe")
+        assert "capture probe" in stream.getvalue()
+        assert "httpx capture probe" in caplog.text
+        yield Capture(capfd, caplog, stream)
+    finally:
+        handler.setStream(previous_stream)
+        logger._logger.setLevel(previous_level)
+
+
+def invoke(event: dict[str, Any], context: Any) -> tuple[dict[str, Any] | None, BaseException | None]:
+    try:
+        return app.lambda_handler(event, context), None
+    except Exception as exc:
+        return None, exc
+
+
+def assert_secrets_were_on_the_wire(fake: FakeSdrs) -> None:
+    """The canaries were really in use: every request carried the AK (in Authorization,
+    which is expected) and the token; the SK itself is never sent."""
+    assert fake.requests
+    for seen in fake.requests:
+        assert f"Access={AK}," in seen.headers["Authorization"]
+        assert seen.headers["X-Security-Token"] == TOKEN
+        assert SK not in "".join(f"{k}: {v}" for k, v in seen.headers.items())
+
+
+def eventbridge_event(server_group_id: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "SDRS Replication Failed",
+        "source": "custom.sdrs",
+        "account": "123456789012",
+        "time": "2026-11-20T10:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {"server_group_id": server_group_id, "project_id": PROJECT_ID},
+    }
+
+
+# --- invocations that reach the API -------------------------------------------------------
+
+
+def test_success(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    jobs = fake.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)
+
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert result["ok"] is True
+    assert result["groups"][0]["outcome"] == "deleted"
+    assert len(result["groups"][0]["failure_jobs"]) == len(jobs) > 0
+    assert [r.method for r in fake.requests] == ["GET", "DELETE"]
+    assert_secrets_were_on_the_wire(fake)
+    texts = capture.collect(result)
+    assert GROUP_WITH_FAILURES in capture.logs
+    assert jobs[0]["job_id"] in capture.logs  # the audit lines were captured
+    assert "GroupsProcessed" in texts["stdout"]  # and the EMF metrics
+    capture.assert_clean()
+
+
+def test_dry_run(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES, "dry_run": True}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert (result["dry_run"], result["groups"][0]["outcome"]) == (True, "would_delete")
+    assert [r.method for r in fake.requests] == ["GET"]
+    assert_secrets_were_on_the_wire(fake)
+    capture.collect(result)
+    assert GROUP_WITH_FAILURES in capture.logs
+    capture.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "body", "code"),
+    [
+        (
+            "GET",
+            401,
+            {
+                "error_code": "APIGW.0301",
+                "error_msg": "Incorrect IAM authentication information: verify aksk signature fail",
+                "request_id": "gw-401",
+            },
+            "APIGW.0301",
+        ),
+        (
+            "DELETE",
+            403,
+            {"error": {"code": "SDRS.0003", "message": "The user has no permission for this project"}},
+            "SDRS.0003",
+        ),
+        (
+            "GET",
+            401,
+            {
+                "error_code": "APIGW.0301",
+                "error_msg": "Incorrect IAM authentication information: calc ak sk signature fail:signature expired",
+                "request_id": "gw-401-time",
+            },
+            "APIGW.0301",
+        ),
+    ],
+    ids=["401-list", "403-delete", "401-expired"],
+)
+def test_authentication_and_permission_failures(
+    method: str,
+    status: int,
+    body: dict[str, Any],
+    code: str,
+    capture: Capture,
+    fake: FakeSdrs,
+    lambda_context: Any,
+) -> None:
+    fake.fail(method, status, body=body)
+
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+
+    assert exc is None  # a direct invocation returns its failure
+    assert result is not None
+    group = result["groups"][0]
+    assert (result["ok"], group["outcome"], group["status_code"]) == (False, "failed", status)
+    assert (group["error"]["code"], group["error"]["retryable"]) == (code, False)
+    assert len(fake.calls(method)) == 1  # never retried
+    assert_secrets_were_on_the_wire(fake)
+    capture.collect(result)
+    assert GROUP_WITH_FAILURES in capture.logs
+    assert code in capture.logs
+    capture.assert_clean()
+
+
+def test_server_errors_until_exhausted_raise_for_async_trigger(
+    capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]
+) -> None:
+    fake.fail("GET", 500, body={"error": {"code": "SDRS.0006", "message": "internal error"}})
+
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+
+    assert result is None
+    assert isinstance(exc, app.TransientFailure)
+    message = str(exc)
+    assert GROUP_WITH_FAILURES in message
+    assert "1 group(s)" in message
+    assert "retries the event" in message
+    group = exc.result["groups"][0]
+    assert (group["error"]["code"], group["error"]["retryable"], group["status_code"]) == ("SDRS.0006", True, 500)
+    assert len(fake.calls("GET")) == MAX_ATTEMPTS
+    assert len(sleeps) == MAX_ATTEMPTS - 1
+    assert_secrets_were_on_the_wire(fake)
+    capture.collect(exc=exc)
+    assert GROUP_WITH_FAILURES in capture.logs
+    capture.assert_clean()
+
+
+class ConnectErrorNamingEverything(httpx.ConnectError):
+    """A transport error whose text carries the URL and the credentials it was sent with."""
+
+    def __init__(self, message: str, *, request: httpx.Request) -> None:
+        headers = "; ".join(f"{k}={v}" for k, v in request.headers.items())
+        super().__init__(f"{message}: {request.method} {request.url} [{headers}]", request=request)
+
+
+class ReadTimeoutNamingEverything(httpx.ReadTimeout):
+    def __init__(self, message: str, *, request: httpx.Request) -> None:
+        headers = "; ".join(f"{k}={v}" for k, v in request.headers.items())
+        super().__init__(f"{message}: {request.method} {request.url} [{headers}]", request=request)
+
+
+def test_network_errors_direct(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+    fake.fail("GET", error=ConnectErrorNamingEverything)
+
+    result, exc = invoke({"server_group_ids": [GROUP_WITH_FAILURES, GROUP_CLEAN]}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert [g["error"]["code"] for g in result["groups"]] == ["Network.Error", "Network.Error"]
+    assert len(fake.calls("GET")) == 2 * MAX_ATTEMPTS
+    assert_secrets_were_on_the_wire(fake)
+    capture.collect(result)
+    assert GROUP_CLEAN in capture.logs
+    capture.assert_clean()
+
+
+def test_network_timeouts_async(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+    fake.fail("DELETE", error=ReadTimeoutNamingEverything)
+
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+
+    assert result is None
+    assert isinstance(exc, app.TransientFailure)
+    assert exc.result["groups"][0]["error"]["code"] == "Network.Timeout"
+    assert len(fake.calls("DELETE")) == MAX_ATTEMPTS
+    assert_secrets_were_on_the_wire(fake)
+    capture.collect(exc=exc)
+    assert GROUP_WITH_FAILURES in capture.logs
+    capture.assert_clean()
+
+
+def test_gateway_echoing_the_access_key(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    """Huawei's API gateway documents this 401 body, naming the AK it did not recognise:
+    "Incorrect IAM authentication information: Get secretKey failed,ak:<AK>,err:ak not exist"."""
+    echo = f"Incorrect IAM authentication information: Get secretKey failed,ak:{AK},err:ak not exist"
+    fake.fail("GET", 401, body={"error_code": "APIGW.0301", "error_msg": echo, "request_id": "gw-echo"})
+
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert result["groups"][0]["error"]["code"] == "APIGW.0301"
+    assert "ak not exist" in result["groups"][0]["error"]["message"]
+    capture.collect(result)
+    assert "ak not exist" in capture.logs
+    capture.assert_clean()
+
+
+# --- invocations refused before any request -----------------------------------------------
+
+
+def test_invalid_event(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    result, exc = invoke({"server_group_id": "../../etc/passwd", "dry_run": "yes"}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert result["error"]["type"] == "invalid_event"
+    assert fake.requests == []
+    texts = capture.collect(result)
+    assert "invocation refused" in capture.logs
+    assert "InvalidEvents" in texts["stdout"]
+    capture.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("change", "remove"),
+    [
+        ({"SDRS_ENDPOINT": "http://sdrs.example.com"}, ()),
+        ({"SDRS_ENDPOINT": f"https://{AK}:{SK}@sdrs.cn-north-4.myhuaweicloud.com"}, ()),
+        ({"SDRS_ENDPOINT": f"https://sdrs.cn-north-4.myhuaweicloud.com/?token={TOKEN}"}, ()),
+        ({"SDRS_ENDPOINT": f"https://sdrs.cn-north-4.myhuaweicloud.com/{SK}"}, ()),
+        ({"SDRS_ENDPOINT": "not a url at all"}, ()),
+        ({"SDRS_READ_TIMEOUT": "thirty"}, ()),
+        ({}, ("HUAWEICLOUD_SDK_AK",)),
+        ({}, ("SDRS_REGION",)),
+    ],
+    ids=[
+        "plain-http",
+        "userinfo-with-secrets",
+        "query-with-token",
+        "path-with-secret",
+        "not-a-url",
+        "bad-timeout",
+        "sk-without-ak",
+        "no-endpoint",
+    ],
+)
+def test_configuration_errors(
+    change: dict[str, str],
+    remove: tuple[str, ...],
+    capture: Capture,
+    fake: FakeSdrs,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in change.items():
+        monkeypatch.setenv(name, value)
+    for name in remove:
+        monkeypatch.delenv(name)
+
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert result["ok"] is False
+    assert result["error"]["type"] == "configuration"
+    assert fake.requests == []
+    texts = capture.collect(result)
+    assert "invocation refused" in capture.logs
+    assert "ConfigurationErrors" in texts["stdout"]
+    capture.assert_clean()
+
+
+# --- the objects that hold the secrets ----------------------------------------------------
+
+
+def test_reprs_hide_the_secrets(canary_env: dict[str, str]) -> None:
+    settings = load_settings(os.environ)
+    credentials = settings.require_credentials()
+    assert credentials.secrets() == SECRETS  # the canaries are really inside
+    auth = AkSkAuth(credentials, PROJECT_ID)
+    client = app.sdrs_client(settings)
+    objects: list[object] = [settings, credentials, auth, client, client._http, client._http.auth, app._clients]
+    for obj in objects:
+        for text in (repr(obj), str(obj), f"{obj}", f"{obj!r}"):
+            assert_no_secrets(text, type(obj).__name__)
+    assert "***" in repr(credentials)
+    assert "security_token=***" in repr(credentials)
