@@ -5,18 +5,30 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handler.cleanup import clean_groups
+from handler.cleanup import CleanupPolicy, run_cleanup
 from handler.models import ErrorType, InvocationError, InvocationResult, Outcome
 from handler.observability import logger
-from handler.sdrs.client import Deadline, RetryPolicy, SdrsClient, build_http_client
+from handler.sdrs.client import Deadline, RetryPolicy, SdrsClient, connect
 from handler.settings import ConfigurationError, Settings, load_settings
-from handler.triggers import Defaults, InvalidEvent, NeedsConfiguration, parse_event
+from handler.triggers import (
+    Defaults,
+    InvalidEvent,
+    NeedsConfiguration,
+    ParsedEvent,
+    check_sqs_event,
+    is_sqs_event,
+    parse_event,
+    parse_sqs_body,
+)
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "SdrsCleanup"))
 _clients: dict[tuple[object, ...], SdrsClient] = {}
@@ -34,16 +46,29 @@ class TransientFailure(Exception):
 def sdrs_client(settings: Settings) -> SdrsClient:
     """One client (and connection pool) per configuration, reused by warm invocations."""
     credentials, endpoint = settings.require_credentials(), settings.require_endpoint()
-    key = (endpoint, credentials, settings.connect_timeout, settings.read_timeout, settings.max_attempts)
+    key = (
+        endpoint,
+        credentials,
+        settings.connect_timeout,
+        settings.read_timeout,
+        settings.max_attempts,
+        settings.max_concurrency,
+        settings.page_size,
+    )
     client = _clients.get(key)
     if client is None:
         for stale in _clients.values():
             stale.close()
         _clients.clear()
-        http = build_http_client(
-            endpoint, credentials, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
+        connection = connect(
+            endpoint,
+            credentials,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_connections=settings.max_concurrency,
         )
-        client = _clients[key] = SdrsClient(http, RetryPolicy(max_attempts=settings.max_attempts))
+        retry = RetryPolicy(max_attempts=settings.max_attempts)
+        client = _clients[key] = SdrsClient(connection, retry, page_size=settings.page_size)
     return client
 
 
@@ -52,75 +77,156 @@ def _refused(trigger: str, kind: ErrorType, message: str) -> InvocationResult:
     return InvocationResult(trigger, error=InvocationError(kind, message))
 
 
+def _defaults(settings: Settings) -> Defaults:
+    return Defaults(settings.default_project_id, settings.default_server_group_ids, settings.sweep_on_schedule)
+
+
+def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline) -> InvocationResult:
+    """Clean what a validated event asks for; every failure is in the result."""
+    request = replace(parsed.request, dry_run=True) if settings.force_dry_run else parsed.request
+    logger.info(
+        "cleanup requested",
+        extra={
+            "trigger": parsed.trigger,
+            "dry_run": request.dry_run,
+            "groups": len(request.targets),
+            "sweep_project_id": request.sweep_project_id,
+        },
+    )
+    if not request.has_work:
+        return InvocationResult(parsed.trigger, request.dry_run)
+    try:
+        client = sdrs_client(settings)
+    except ConfigurationError as exc:
+        return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc))
+    policy = CleanupPolicy(settings.max_concurrency, settings.max_failed_tasks, settings.group_start_margin)
+    report = run_cleanup(request, client, deadline, policy)
+    error = report.error
+    if error is not None:
+        error = replace(error, retryable=report.error_retryable)
+    failed = [g for g in report.groups if g.outcome is Outcome.FAILED]
+    deferred = sum(1 for g in report.groups if g.outcome is Outcome.DEFERRED)
+    later = f"; {deferred} deferred for lack of time" if deferred else ""
+    if error is None and failed:
+        names = "; ".join(f"{g.server_group_id}: {g.error.code if g.error else '?'}" for g in failed[:20])
+        more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
+        message = f"{len(failed)} of {len(report.groups)} groups failed: {names}{more}{later}"
+        error = InvocationError(ErrorType.GROUP_FAILURES, message)
+    elif error is None and deferred:
+        message = f"{deferred} of {len(report.groups)} groups deferred: too little invocation time left to start them"
+        error = InvocationError(ErrorType.DEADLINE, message, retryable=True)
+    return InvocationResult(parsed.trigger, request.dry_run, report.groups, error)
+
+
 def run(event: Any, remaining_seconds: float, env: Mapping[str, str]) -> tuple[InvocationResult, bool]:
-    """Validate, clean, report. Returns the result and whether a transient failure should raise."""
+    """Validate, clean, report. Returns the result and whether it should raise (asynchronous
+    triggers, when a retry of the event may do what this run could not)."""
     try:
         settings = load_settings(env)
     except ConfigurationError as exc:
         return _refused("unknown", ErrorType.CONFIGURATION, str(exc)), False
     try:
-        parsed = parse_event(event, Defaults(settings.default_project_id, settings.default_server_group_ids))
+        parsed = parse_event(event, _defaults(settings))
     except InvalidEvent as exc:
         return _refused(exc.trigger, ErrorType.INVALID_EVENT, str(exc)), False
     except NeedsConfiguration as exc:
         return _refused(exc.trigger, ErrorType.CONFIGURATION, str(exc)), False
-    request = replace(parsed.request, dry_run=True) if settings.force_dry_run else parsed.request
     if parsed.correlation_id:
         logger.set_correlation_id(parsed.correlation_id)
-    logger.info(
-        "cleanup requested",
-        extra={"trigger": parsed.trigger, "dry_run": request.dry_run, "groups": len(request.targets)},
-    )
-    if not request.targets:
-        return InvocationResult(parsed.trigger, request.dry_run), False
+    deadline = Deadline(remaining_seconds, margin=settings.deadline_margin)
+    result = _execute(parsed, settings, deadline)
+    return result, parsed.raise_on_transient_failure and result.needs_retry(parsed.recurring)
+
+
+class RecordNeedsRetry(Exception):
+    """An SQS record to be reported in batchItemFailures (SQS delivers it again)."""
+
+
+def run_sqs_batch(event: dict[str, Any], context: LambdaContext, env: Mapping[str, str]) -> dict[str, Any]:
+    """Each record's body is a direct request. Records that fail transiently (or are deferred)
+    go back to the queue; a record that can never succeed is reported and logged, not retried."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     try:
-        client = sdrs_client(settings)
+        check_sqs_event(event)
+    except InvalidEvent as exc:
+        result = _refused("sqs", ErrorType.INVALID_EVENT, str(exc))
+        _record_metrics(result)
+        return {"batchItemFailures": [], **result.to_dict()}
+    results: list[tuple[str, InvocationResult]] = []
+    try:
+        settings: Settings | None = load_settings(env)
     except ConfigurationError as exc:
-        return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc)), False
-    groups = clean_groups(request, client, Deadline(remaining_seconds, margin=settings.deadline_margin))
-    failed = [g for g in groups if g.outcome is Outcome.FAILED]
-    error = None
-    if failed:
-        summary = "; ".join(f"{g.server_group_id}: {g.error.code if g.error else '?'}" for g in failed)
-        error = InvocationError(ErrorType.GROUP_FAILURES, f"{len(failed)} of {len(groups)} groups failed: {summary}")
-    return InvocationResult(parsed.trigger, request.dry_run, groups, error), parsed.raise_on_transient_failure
+        settings, config_error = None, str(exc)
+    deadline = Deadline(context.get_remaining_time_in_millis() / 1000, settings.deadline_margin if settings else 0)
+
+    def handle(record: SQSRecord) -> None:
+        if settings is None:
+            results.append((record.message_id, _refused("sqs", ErrorType.CONFIGURATION, config_error)))
+            raise RecordNeedsRetry("configuration error")
+        try:
+            parsed = parse_sqs_body(record.body, _defaults(settings))
+        except InvalidEvent as exc:
+            results.append((record.message_id, _refused("sqs", ErrorType.INVALID_EVENT, str(exc))))
+            return  # never valid: retrying would only loop it to the dead-letter queue
+        except NeedsConfiguration as exc:
+            results.append((record.message_id, _refused("sqs", ErrorType.CONFIGURATION, str(exc))))
+            raise RecordNeedsRetry("configuration error") from None
+        result = _execute(parsed, settings, deadline)
+        results.append((record.message_id, result))
+        if result.needs_retry(recurring=False):  # SQS is the retry: whatever is left goes back
+            raise RecordNeedsRetry(f"record {record.message_id}: transient failures or deferred groups")
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    for _, result in results:
+        _record_metrics(result)
+    return {
+        **response,
+        "ok": all(result.ok for _, result in results),
+        "trigger": "sqs",
+        "records": [{"message_id": message_id, **result.to_dict()} for message_id, result in results],
+    }
 
 
 def _record_metrics(result: InvocationResult) -> None:
+    counts: dict[str, int] = {}
     if result.error and result.error.type is ErrorType.INVALID_EVENT:
-        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        counts["InvalidEvents"] = 1
     elif result.error and result.error.type is ErrorType.CONFIGURATION:
-        metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
-    outcomes = [g.outcome for g in result.groups]
-    metrics.add_metric(name="GroupsProcessed", unit=MetricUnit.Count, value=len(outcomes))
-    deleted = sum(len(g.failure_jobs) for g in result.groups if g.outcome is Outcome.DELETED)
-    metrics.add_metric(name="FailedTasksDeleted", unit=MetricUnit.Count, value=deleted)
+        counts["ConfigurationErrors"] = 1
+    elif result.error and result.error.type is ErrorType.SAFETY_BRAKE:
+        counts["SafetyBrakeTripped"] = 1
+    elif result.error and result.error.type is ErrorType.DISCOVERY_FAILED:
+        counts["DiscoveryFailures"] = 1
+    summary = result.summary()
+    counts["GroupsProcessed"] = summary["groups_found"]
+    counts["FailedTasksDeleted"] = summary["failed_tasks_deleted"]
     if result.dry_run:
-        would = sum(len(g.failure_jobs) for g in result.groups if g.outcome is Outcome.WOULD_DELETE)
-        metrics.add_metric(name="FailedTasksWouldDelete", unit=MetricUnit.Count, value=would)
+        counts["FailedTasksWouldDelete"] = sum(
+            len(g.failure_jobs) for g in result.groups if g.outcome is Outcome.WOULD_DELETE
+        )
     transient = len(result.retryable_failures)
-    permanent = outcomes.count(Outcome.FAILED) - transient
-    if transient:
-        metrics.add_metric(name="TransientApiFailures", unit=MetricUnit.Count, value=transient)
-    if permanent:
-        metrics.add_metric(name="PermanentApiFailures", unit=MetricUnit.Count, value=permanent)
+    counts["TransientApiFailures"] = transient
+    counts["PermanentApiFailures"] = summary["failed"] - transient
+    counts["GroupsDeferred"] = summary["deferred"]
+    for name, value in counts.items():
+        if value or name in ("GroupsProcessed", "FailedTasksDeleted"):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    result, raise_on_transient = run(event, context.get_remaining_time_in_millis() / 1000, os.environ)
+    if is_sqs_event(event):
+        return run_sqs_batch(event, context, os.environ)
+    result, must_raise = run(event, context.get_remaining_time_in_millis() / 1000, os.environ)
     _record_metrics(result)
-    outcomes = [str(g.outcome) for g in result.groups]
     logger.info(
         "invocation finished",
-        extra={"ok": result.ok, "trigger": result.trigger, "outcomes": {o: outcomes.count(o) for o in set(outcomes)}},
+        extra={"ok": result.ok, "trigger": result.trigger, "summary": result.summary()},
     )
-    if raise_on_transient and result.retryable_failures:
-        failing = ", ".join(g.server_group_id for g in result.retryable_failures)
-        raise TransientFailure(
-            f"transient SDRS failures for {len(result.retryable_failures)} group(s) ({failing}); "
-            "raised so Lambda retries the event",
-            result.to_dict(),
-        )
+    if must_raise:
+        reason = result.error.message if result.error else "transient failures"
+        raise TransientFailure(f"{reason}; raised so that Lambda retries the event", result.to_dict())
     return result.to_dict()

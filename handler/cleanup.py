@@ -1,32 +1,228 @@
-"""The cleanup itself: per group, list the failed tasks (the audit record), then delete
-them with one call, or only report them on a dry run. Knows no events and no HTTP."""
+"""The cleanup itself. Knows no events and no HTTP.
+
+    (sweep: list every protection group of the project)
+    audit:  list each group's failed tasks, concurrently         → the audit record
+    brake:  more failed tasks than allowed in all? delete nothing → every group `held`
+    delete: one batch DELETE per group that has failed tasks, concurrently (unless dry run)
+
+No group, and no delete, is started with less than `group_start_margin` seconds left:
+such groups are reported `deferred`, for the next run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from handler.models import CleanupRequest, GroupError, GroupResult, GroupTarget, Outcome
+from handler.models import (
+    CleanupRequest,
+    ErrorType,
+    GroupError,
+    GroupResult,
+    GroupTarget,
+    InvocationError,
+    Outcome,
+    check_server_group_id,
+)
 from handler.observability import logger
-from handler.sdrs.client import Deadline, FailureJobListing, Reply
+from handler.sdrs.client import Deadline, FailureJobListing, Reply, ServerGroupPage
 from handler.sdrs.errors import SdrsApiError
 
 
-class FailureJobsApi(Protocol):
+class SdrsApi(Protocol):
     def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing: ...
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply: ...
 
+    def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage: ...
 
-def clean_groups(request: CleanupRequest, api: FailureJobsApi, deadline: Deadline) -> list[GroupResult]:
-    return [clean_group(target, request.dry_run, api, deadline) for target in request.targets]
+
+@dataclass(frozen=True, slots=True)
+class CleanupPolicy:
+    max_concurrency: int = 16
+    # The safety brake: a run that would delete more failed tasks than this deletes none.
+    max_failed_tasks: int = 2000
+    group_start_margin: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    groups: list[GroupResult]
+    error: InvocationError | None = None
+    # True when the error is one that a later attempt may not meet (discovery failed transiently).
+    error_retryable: bool = False
+
+
+def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, policy: CleanupPolicy) -> CleanupReport:
+    with ThreadPoolExecutor(max_workers=policy.max_concurrency, thread_name_prefix="sdrs") as pool:
+        if request.sweep_project_id is not None:
+            try:
+                targets, unusable = _discover(request.sweep_project_id, api, deadline, pool)
+            except SdrsApiError as error:
+                message = f"listing the protection groups of project {request.sweep_project_id} failed: {error}"
+                logger.error("discovery failed", extra={"error_code": error.code, "request_id": error.request_id})
+                return CleanupReport([], InvocationError(ErrorType.DISCOVERY_FAILED, message), error.retryable)
+        else:
+            targets, unusable = list(request.targets), []
+
+        def audit(target: GroupTarget) -> GroupResult | FailureJobListing:
+            if deadline.remaining() < policy.group_start_margin:
+                return _deferred(target, [], "not started")
+            try:
+                return api.list_failure_jobs(target.project_id, target.server_group_id, deadline)
+            except SdrsApiError as error:
+                return _failed(target, error, [], attempts=0)
+
+        audits = list(pool.map(audit, targets))
+        found = [(t, a) for t, a in zip(targets, audits, strict=True) if isinstance(a, FailureJobListing) and a.jobs]
+        total = sum(len(listing.jobs) for _, listing in found)
+        limit = policy.max_failed_tasks if request.max_failed_tasks is None else request.max_failed_tasks
+        results: dict[GroupTarget, GroupResult] = {}
+        brake_error: InvocationError | None = None
+        for target, listing in found:
+            for job in listing.jobs:
+                logger.info("audit: failed task found", extra={**_ids(target), "failure_job": job})
+        if total > limit:
+            brake_error = _brake(results, found, total, limit)
+        elif request.dry_run:
+            results.update((t, _listed(t, Outcome.WOULD_DELETE, listing)) for t, listing in found)
+        else:
+
+            def delete(item: tuple[GroupTarget, FailureJobListing]) -> GroupResult:
+                target, listing = item
+                return _delete(target, listing.jobs, api, deadline, policy)
+
+            results.update(zip((t for t, _ in found), pool.map(delete, found), strict=True))
+    groups = [
+        results.get(t) or (a if isinstance(a, GroupResult) else _listed(t, Outcome.NOTHING_TO_DELETE, a))
+        for t, a in zip(targets, audits, strict=True)
+    ]
+    return CleanupReport(groups + unusable, brake_error)
+
+
+def _discover(
+    project_id: str, api: SdrsApi, deadline: Deadline, pool: ThreadPoolExecutor
+) -> tuple[list[GroupTarget], list[GroupResult]]:
+    """Every protection group of the project, sorted by id; later pages fetched concurrently."""
+    first = api.server_groups_page(project_id, 0, deadline)
+    if first.count and not first.server_groups:
+        raise SdrsApiError(
+            "Response.Invalid",
+            f"the protection group listing counts {first.count} groups but its first page is empty",
+            retryable=True,
+            status_code=first.reply.status_code,
+            request_id=first.reply.request_id,
+        )
+    # The server's page size may be smaller than the limit asked for: step by what it gave.
+    page_size = len(first.server_groups) or 1
+    offsets = range(page_size, first.count, page_size)
+    pages = [first, *pool.map(lambda offset: api.server_groups_page(project_id, offset, deadline), offsets)]
+    listed = [group for page in pages for group in page.server_groups]
+    if len(listed) != first.count or any(page.count != first.count for page in pages):
+        raise SdrsApiError(
+            "Response.Invalid",
+            f"the protection group listing changed while it was read ({len(listed)} listed, count {first.count})",
+            retryable=True,
+            status_code=pages[-1].reply.status_code,
+            request_id=pages[-1].reply.request_id,
+        )
+    targets, unusable = [], []
+    for group_id in sorted({str(group.get("id")) for group in listed}):
+        try:
+            targets.append(GroupTarget(project_id, check_server_group_id(group_id)))
+        except ValueError:
+            unusable.append(_unusable(project_id, group_id))
+    logger.info("protection groups found", extra={"project_id": project_id, "groups": len(targets)})
+    return targets, unusable
+
+
+def _delete(
+    target: GroupTarget, jobs: list[dict[str, Any]], api: SdrsApi, deadline: Deadline, policy: CleanupPolicy
+) -> GroupResult:
+    if deadline.remaining() < policy.group_start_margin:
+        return _deferred(target, jobs, "audited but not deleted")
+    try:
+        reply = api.delete_group_failure_jobs(target.project_id, target.server_group_id, deadline)
+    except SdrsApiError as error:
+        return _failed(target, error, jobs, attempts=error.attempts)
+    logger.info("failed tasks deleted", extra={**_ids(target), "count": len(jobs), "request_id": reply.request_id})
+    return _result(target, Outcome.DELETED, jobs, reply, reply.attempts)
+
+
+def _brake(
+    results: dict[GroupTarget, GroupResult],
+    found: Iterable[tuple[GroupTarget, FailureJobListing]],
+    total: int,
+    limit: int,
+) -> InvocationError:
+    message = (
+        f"safety brake: this run would delete {total} failed tasks, more than the limit of {limit} "
+        "(SDRS_MAX_FAILED_TASKS, or max_failed_tasks in the request); nothing was deleted"
+    )
+    for target, listing in found:
+        error = GroupError("SafetyBrake.Tripped", message, retryable=False)
+        results[target] = _listed(target, Outcome.HELD, listing, error)
+    logger.error("safety brake tripped", extra={"failed_tasks": total, "limit": limit})
+    return InvocationError(ErrorType.SAFETY_BRAKE, message)
+
+
+def _ids(target: GroupTarget) -> dict[str, str]:
+    return {"project_id": target.project_id, "server_group_id": target.server_group_id}
+
+
+def _listed(
+    target: GroupTarget, outcome: Outcome, listing: FailureJobListing, error: GroupError | None = None
+) -> GroupResult:
+    if error is None:
+        extra = {
+            **_ids(target),
+            "outcome": str(outcome),
+            "count": len(listing.jobs),
+            "request_id": listing.last.request_id,
+        }
+        logger.info("protection group audited", extra=extra)
+    return _result(target, outcome, listing.jobs, listing.last, 0, error)
+
+
+def _result(
+    target: GroupTarget,
+    outcome: Outcome,
+    jobs: list[dict[str, Any]],
+    reply: Reply,
+    attempts: int,
+    error: GroupError | None = None,
+) -> GroupResult:
+    return GroupResult(
+        target.project_id,
+        target.server_group_id,
+        outcome,
+        failure_jobs=jobs,
+        status_code=reply.status_code,
+        request_id=reply.request_id,
+        attempts=attempts,
+        error=error,
+    )
+
+
+def _deferred(target: GroupTarget, jobs: list[dict[str, Any]], what: str) -> GroupResult:
+    message = f"{what}: too little invocation time left; the next run picks this group up"
+    logger.warning("protection group deferred", extra={**_ids(target), "reason": message})
+    return GroupResult(
+        target.project_id,
+        target.server_group_id,
+        Outcome.DEFERRED,
+        failure_jobs=jobs,
+        error=GroupError("Deadline.Deferred", message, retryable=True),
+    )
 
 
 def _failed(target: GroupTarget, error: SdrsApiError, jobs: list[dict[str, Any]], attempts: int) -> GroupResult:
     logger.error(
         "protection group cleanup failed",
         extra={
-            "project_id": target.project_id,
-            "server_group_id": target.server_group_id,
+            **_ids(target),
             "error_code": error.code,
             "error_message": error.message,
             "retryable": error.retryable,
@@ -46,39 +242,9 @@ def _failed(target: GroupTarget, error: SdrsApiError, jobs: list[dict[str, Any]]
     )
 
 
-def clean_group(target: GroupTarget, dry_run: bool, api: FailureJobsApi, deadline: Deadline) -> GroupResult:
-    ids = {"project_id": target.project_id, "server_group_id": target.server_group_id}
-    try:
-        listing = api.list_failure_jobs(target.project_id, target.server_group_id, deadline)
-    except SdrsApiError as error:
-        return _failed(target, error, [], attempts=0)
-    jobs = listing.jobs
-    if jobs and not dry_run:
-        for job in jobs:
-            logger.info("audit: failed task to be deleted", extra={**ids, "failure_job": job})
-        try:
-            deleted = api.delete_group_failure_jobs(target.project_id, target.server_group_id, deadline)
-        except SdrsApiError as error:
-            return _failed(target, error, jobs, attempts=error.attempts)
-        logger.info("failed tasks deleted", extra={**ids, "count": len(jobs), "request_id": deleted.request_id})
-        return _result(target, Outcome.DELETED, jobs, deleted)
-    outcome = Outcome.WOULD_DELETE if jobs else Outcome.NOTHING_TO_DELETE
-    logger.info(
-        f"{len(jobs)} failed tasks found",
-        extra={**ids, "outcome": str(outcome), "request_id": listing.last.request_id, "failure_jobs": jobs},
-    )
-    return _result(target, outcome, jobs, listing.last, attempts=0)
-
-
-def _result(
-    target: GroupTarget, outcome: Outcome, jobs: list[dict[str, Any]], reply: Reply, attempts: int | None = None
-) -> GroupResult:
+def _unusable(project_id: str, group_id: str) -> GroupResult:
+    message = "the API listed a protection group whose id is not a UUID; it was left alone"
+    logger.error("unusable protection group id", extra={"project_id": project_id, "listed_id": group_id[:64]})
     return GroupResult(
-        target.project_id,
-        target.server_group_id,
-        outcome,
-        failure_jobs=jobs,
-        status_code=reply.status_code,
-        request_id=reply.request_id,
-        attempts=reply.attempts if attempts is None else attempts,
+        project_id, group_id[:64], Outcome.FAILED, error=GroupError("Response.Invalid", message, retryable=False)
     )

@@ -39,10 +39,24 @@ class GroupTarget:
 
 @dataclass(frozen=True, slots=True)
 class CleanupRequest:
-    """What one invocation must do, whatever the trigger was."""
+    """What one invocation must do, whatever the trigger was: the groups named in
+    `targets`, or, with `sweep_project_id`, every protection group of that project."""
 
-    targets: tuple[GroupTarget, ...]
+    targets: tuple[GroupTarget, ...] = ()
     dry_run: bool = False
+    sweep_project_id: str | None = None
+    # Overrides SDRS_MAX_FAILED_TASKS, the safety brake, for this request only.
+    max_failed_tasks: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sweep_project_id is not None:
+            check_project_id(self.sweep_project_id)
+            if self.targets:
+                raise ValueError("a sweep names no groups")
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.targets) or self.sweep_project_id is not None
 
 
 class Outcome(StrEnum):
@@ -50,12 +64,19 @@ class Outcome(StrEnum):
     NOTHING_TO_DELETE = "nothing_to_delete"
     WOULD_DELETE = "would_delete"
     FAILED = "failed"
+    # Not started: the invocation's time ran short. The next run picks the group up.
+    DEFERRED = "deferred"
+    # Found failed tasks but deleted nothing: the safety brake tripped.
+    HELD = "held"
 
 
 class ErrorType(StrEnum):
     INVALID_EVENT = "invalid_event"
     CONFIGURATION = "configuration"
     GROUP_FAILURES = "group_failures"
+    SAFETY_BRAKE = "safety_brake"
+    DEADLINE = "deadline"
+    DISCOVERY_FAILED = "discovery_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +102,10 @@ class GroupResult:
 class InvocationError:
     type: ErrorType
     message: str
+    retryable: bool = False
+
+
+_DONE = frozenset({Outcome.DELETED, Outcome.NOTHING_TO_DELETE, Outcome.WOULD_DELETE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +117,36 @@ class InvocationResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(g.outcome is not Outcome.FAILED for g in self.groups)
+        return self.error is None and all(g.outcome in _DONE for g in self.groups)
 
     @property
     def retryable_failures(self) -> list[GroupResult]:
-        return [g for g in self.groups if g.error is not None and g.error.retryable]
+        """Groups that failed in a way a retry may fix (deferred groups are not failures)."""
+        return [g for g in self.groups if g.outcome is Outcome.FAILED and g.error is not None and g.error.retryable]
+
+    def needs_retry(self, recurring: bool) -> bool:
+        """Whether a retry of the whole event may do what this run could not. Groups deferred
+        for lack of time count only for one-off events: recurring ones (a timer) run again anyway."""
+        if self.retryable_failures:
+            return True
+        if self.error is not None and self.error.retryable and self.error.type is not ErrorType.DEADLINE:
+            return True
+        return not recurring and self.count(Outcome.DEFERRED) > 0
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for g in self.groups if g.outcome is outcome)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "groups_found": len(self.groups),
+            "deleted": self.count(Outcome.DELETED),
+            "nothing_to_delete": self.count(Outcome.NOTHING_TO_DELETE),
+            "would_delete": self.count(Outcome.WOULD_DELETE),
+            "failed": self.count(Outcome.FAILED),
+            "deferred": self.count(Outcome.DEFERRED),
+            "held": self.count(Outcome.HELD),
+            "failed_tasks_deleted": sum(len(g.failure_jobs) for g in self.groups if g.outcome is Outcome.DELETED),
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        return {"ok": self.ok, **body}
+        return {"ok": self.ok, **asdict(self), "summary": self.summary()}

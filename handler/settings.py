@@ -28,11 +28,17 @@ class Settings:
     endpoint: str | None
     default_project_id: str | None
     default_server_group_ids: tuple[str, ...]
+    # SDRS_SERVER_GROUP_IDS=all: scheduled events sweep every group of the project.
+    sweep_on_schedule: bool = False
     force_dry_run: bool = False
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 4
     deadline_margin: float = 2.0
+    max_concurrency: int = 16
+    max_failed_tasks: int = 2000
+    group_start_margin: float = 5.0
+    page_size: int = 1000
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -92,6 +98,13 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _number(env, name, default, low, high)
+    if value != int(value):
+        raise ConfigurationError(f"{name} must be a whole number, got {env[name].strip()[:40]!r}")
+    return int(value)
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in TRUE_WORDS:
@@ -127,14 +140,23 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             check_project_id(project_id)
         except ValueError as exc:
             raise ConfigurationError(f"HUAWEICLOUD_SDK_PROJECT_ID {exc}") from None
+    scheduled_groups = env.get("SDRS_SERVER_GROUP_IDS", "").strip()
+    sweep_on_schedule = scheduled_groups.lower() == "all"
     return Settings(
         credentials=Credentials(access_key, secret_key, token) if access_key else None,
         endpoint=resolve_endpoint(env.get("SDRS_ENDPOINT"), env.get("SDRS_REGION")),
         default_project_id=project_id,
-        default_server_group_ids=parse_group_ids(env.get("SDRS_SERVER_GROUP_IDS", ""), "SDRS_SERVER_GROUP_IDS"),
+        default_server_group_ids=()
+        if sweep_on_schedule
+        else parse_group_ids(scheduled_groups, "SDRS_SERVER_GROUP_IDS"),
+        sweep_on_schedule=sweep_on_schedule,
         force_dry_run=_flag(env, "SDRS_DRY_RUN"),
         connect_timeout=_number(env, "SDRS_CONNECT_TIMEOUT", 5.0, 0.1, 60),
         read_timeout=_number(env, "SDRS_READ_TIMEOUT", 30.0, 0.1, 300),
-        max_attempts=int(_number(env, "SDRS_MAX_ATTEMPTS", 4, 1, 10)),
+        max_attempts=_integer(env, "SDRS_MAX_ATTEMPTS", 4, 1, 10),
         deadline_margin=_number(env, "SDRS_DEADLINE_MARGIN_SECONDS", 2.0, 0, 60),
+        max_concurrency=_integer(env, "SDRS_MAX_CONCURRENCY", 16, 1, 64),
+        max_failed_tasks=_integer(env, "SDRS_MAX_FAILED_TASKS", 2000, 0, 1_000_000),
+        group_start_margin=_number(env, "SDRS_GROUP_START_MARGIN_SECONDS", 5.0, 0, 300),
+        page_size=_integer(env, "SDRS_PAGE_SIZE", 1000, 1, 1000),
     )

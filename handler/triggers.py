@@ -46,11 +46,18 @@ class ParsedEvent:
     raise_on_transient_failure: bool
     correlation_id: str | None = None
 
+    @property
+    def recurring(self) -> bool:
+        """Timer work (a sweep, or the configured groups of a scheduled rule): the next run
+        picks up what this one had no time for."""
+        return self.trigger == "eventbridge_scheduled" or self.request.sweep_project_id is not None
+
 
 @dataclass(frozen=True, slots=True)
 class Defaults:
     project_id: str | None
     scheduled_server_group_ids: tuple[str, ...]
+    sweep_on_schedule: bool = False
 
 
 class DirectRequest(BaseModel):
@@ -58,16 +65,26 @@ class DirectRequest(BaseModel):
 
     server_group_id: ServerGroupId | None = None
     server_group_ids: list[ServerGroupId] | None = Field(default=None, min_length=1, max_length=MAX_GROUPS_PER_REQUEST)
+    # Sweep: every protection group of the project.
+    all_server_groups: bool | None = Field(default=None, strict=True)
     project_id: ProjectId | None = None
     dry_run: bool = Field(default=False, strict=True)
+    # Raises (or lowers) the safety brake, SDRS_MAX_FAILED_TASKS, for this request.
+    max_failed_tasks: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
     # Set by schedules (EventBridge Scheduler input looks like a direct request) so that a
     # transient failure raises and Lambda's asynchronous retry takes over.
     raise_on_transient_failure: bool = Field(default=False, strict=True)
 
     @model_validator(mode="after")
     def _one_way_to_name_groups(self) -> DirectRequest:
-        if (self.server_group_id is None) == (self.server_group_ids is None):
-            raise ValueError("name the protection groups with exactly one of server_group_id or server_group_ids")
+        if self.all_server_groups is False:
+            raise ValueError("all_server_groups may only be true; leave it out to name groups")
+        ways = [self.server_group_id, self.server_group_ids, self.all_server_groups]
+        if sum(way is not None for way in ways) != 1:
+            raise ValueError(
+                "name the protection groups with exactly one of server_group_id, server_group_ids "
+                "or all_server_groups: true"
+            )
         return self
 
     def group_ids(self) -> list[str]:
@@ -104,6 +121,16 @@ class SnsRecord(BaseModel):
 
 class SnsEvent(BaseModel):
     Records: list[SnsRecord] = Field(min_length=1, max_length=10)
+
+
+class SqsRecord(BaseModel):
+    messageId: str = Field(min_length=1)
+    body: str
+    eventSource: Literal["aws:sqs"]
+
+
+class SqsEvent(BaseModel):
+    Records: list[SqsRecord] = Field(min_length=1, max_length=10_000)
 
 
 class AlarmDimension(BaseModel):
@@ -147,8 +174,14 @@ def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tu
         raise InvalidEvent(f"{what} must be a JSON object, got {type(data).__name__}", trigger)
     request = _validate(DirectRequest, data, trigger, prefix)
     project_id = request.project_id or _default_project(defaults, trigger)
-    targets = tuple(GroupTarget(project_id, gid) for gid in request.group_ids())
-    return CleanupRequest(targets, dry_run=request.dry_run), request.raise_on_transient_failure
+    if request.all_server_groups:
+        cleanup = CleanupRequest(
+            dry_run=request.dry_run, sweep_project_id=project_id, max_failed_tasks=request.max_failed_tasks
+        )
+    else:
+        targets = tuple(GroupTarget(project_id, gid) for gid in request.group_ids())
+        cleanup = CleanupRequest(targets, dry_run=request.dry_run, max_failed_tasks=request.max_failed_tasks)
+    return cleanup, request.raise_on_transient_failure
 
 
 def _default_project(defaults: Defaults, trigger: str) -> str:
@@ -176,6 +209,9 @@ def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
                 "(the groups come from SDRS_SERVER_GROUP_IDS)",
                 "eventbridge_scheduled",
             )
+        if defaults.sweep_on_schedule:
+            sweep = CleanupRequest(sweep_project_id=_default_project(defaults, "eventbridge_scheduled"))
+            return ParsedEvent("eventbridge_scheduled", sweep, True, envelope.id)
         if not defaults.scheduled_server_group_ids:
             raise NeedsConfiguration(
                 "a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set", "eventbridge_scheduled"
@@ -210,26 +246,32 @@ def _alarm_targets(alarm: AlarmStateChange, defaults: Defaults) -> tuple[GroupTa
     return (GroupTarget(project_id or _default_project(defaults, "sns_alarm"), group_id),)
 
 
+def _sns_record(index: int, record: SnsRecord, defaults: Defaults) -> tuple[str, CleanupRequest]:
+    message = _json_message(record.Sns.Message, "sns", f"Records.{index}.Sns.Message")
+    prefix = f"Records.{index}.Sns.Message."
+    if isinstance(message, dict) and "AlarmName" in message and "NewStateValue" in message:
+        alarm = _validate(AlarmStateChange, message, "sns_alarm", prefix)
+        return "sns_alarm", CleanupRequest(_alarm_targets(alarm, defaults))
+    request, _ = _direct(message, "sns", defaults, prefix=prefix)
+    return "sns", request
+
+
 def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    """SNS delivers one record per invocation; several are merged only when they name groups."""
     envelope = _validate(SnsEvent, event, "sns")
-    trigger = "sns"
-    targets: list[GroupTarget] = []
-    dry_runs: set[bool] = set()
-    for index, record in enumerate(envelope.Records):
-        message = _json_message(record.Sns.Message, "sns", f"Records.{index}.Sns.Message")
-        if isinstance(message, dict) and "AlarmName" in message and "NewStateValue" in message:
-            trigger = "sns_alarm"
-            alarm = _validate(AlarmStateChange, message, "sns_alarm", f"Records.{index}.Sns.Message.")
-            targets.extend(_alarm_targets(alarm, defaults))
-            dry_runs.add(False)
-        else:
-            request, _ = _direct(message, "sns", defaults, prefix=f"Records.{index}.Sns.Message.")
-            targets.extend(request.targets)
-            dry_runs.add(request.dry_run)
-    if len(dry_runs) > 1:
+    parsed = [_sns_record(index, record, defaults) for index, record in enumerate(envelope.Records)]
+    message_id = envelope.Records[0].Sns.MessageId
+    if len(parsed) == 1:
+        trigger, request = parsed[0]
+        return ParsedEvent(trigger, request, True, message_id)
+    trigger = "sns_alarm" if any(t == "sns_alarm" for t, _ in parsed) else "sns"
+    requests = [request for _, request in parsed]
+    if any(r.sweep_project_id or r.max_failed_tasks is not None for r in requests):
+        raise InvalidEvent("a sweep or a max_failed_tasks must come in an SNS event of its own", trigger)
+    if len({r.dry_run for r in requests}) > 1:
         raise InvalidEvent("the SNS records disagree on dry_run: send them separately", trigger)
-    unique = tuple(dict.fromkeys(targets))
-    return ParsedEvent(trigger, CleanupRequest(unique, True in dry_runs), True, envelope.Records[0].Sns.MessageId)
+    targets = tuple(dict.fromkeys(t for r in requests for t in r.targets))
+    return ParsedEvent(trigger, CleanupRequest(targets, requests[0].dry_run), True, message_id)
 
 
 def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
@@ -250,8 +292,28 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
         source = first.get("EventSource") or first.get("eventSource")
         if source == "aws:sns":
             return _sns(event, defaults)
-        raise InvalidEvent(f"unsupported Records event (event source {str(source)[:40]!r}); SNS is accepted")
+        raise InvalidEvent(f"unsupported Records event (event source {str(source)[:40]!r}); SNS and SQS are accepted")
     if "detail-type" in event and "source" in event:
         return _eventbridge(event, defaults)
     request, raise_flag = _direct(event, "direct", defaults)
     return ParsedEvent("direct", request, raise_flag)
+
+
+def is_sqs_event(event: Any) -> bool:
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list) or not event["Records"]:
+        return False
+    first = event["Records"][0]
+    return isinstance(first, dict) and first.get("eventSource") == "aws:sqs"
+
+
+def check_sqs_event(event: dict[str, Any]) -> None:
+    """Every record must carry a message id and a body, or no record can be reported."""
+    _validate(SqsEvent, event, "sqs")
+
+
+def parse_sqs_body(body: str, defaults: Defaults) -> ParsedEvent:
+    """An SQS record's body: a direct request. SQS redelivers what raises, like an async trigger."""
+    if len(body) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"the message body is {len(body)} bytes; at most {MAX_EVENT_BYTES} are accepted", "sqs")
+    request, _ = _direct(_json_message(body, "sqs", "body"), "sqs", defaults, prefix="body.")
+    return ParsedEvent("sqs", request, True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -58,36 +59,51 @@ def _load_event(path: str) -> Any:
         raise SystemExit(f"sdrs-cleanup: {path} is not JSON: {exc}") from None
 
 
-def _summary(result: dict[str, Any], out: TextIO) -> None:
+def _summary(result: dict[str, Any], out: TextIO, indent: str = "") -> None:
+    if "records" in result:  # an SQS batch: one result per record
+        failures = len(result.get("batchItemFailures", []))
+        print(f"{indent}sdrs-cleanup: SQS batch of {len(result['records'])} record(s), {failures} sent back", file=out)
+        for record in result["records"]:
+            print(f"{indent}  record {record['message_id']}:", file=out)
+            _summary(record, out, indent + "    ")
+        return
     verdict = "ok" if result.get("ok") else "NOT ok"
     mode = ", dry run" if result.get("dry_run") else ""
-    print(f"sdrs-cleanup: {verdict} (trigger {result.get('trigger')}{mode})", file=out)
-    for group in result.get("groups", []):
+    print(f"{indent}sdrs-cleanup: {verdict} (trigger {result.get('trigger')}{mode})", file=out)
+    groups = result.get("groups", [])
+    for group in groups[:50]:
         count = len(group["failure_jobs"])
-        line = f"  {group['server_group_id']}  {group['outcome']:<17} {count} failed task(s)"
+        line = f"{indent}  {group['server_group_id']}  {group['outcome']:<17} {count} failed task(s)"
         if group["error"]:
             error = group["error"]
             line += f"  {error['code']}: {error['message']} (retryable: {str(error['retryable']).lower()})"
         if group["request_id"]:
             line += f"  [request {group['request_id']}]"
         print(line, file=out)
+    if len(groups) > 50:
+        print(f"{indent}  … and {len(groups) - 50} more groups (see the JSON on stdout)", file=out)
+    if summary := result.get("summary"):
+        counts = ", ".join(
+            f"{value} {name.replace('_', ' ')}" for name, value in summary.items() if name != "groups_found"
+        )
+        print(f"{indent}  {summary['groups_found']} group(s) found: {counts}", file=out)
     if result.get("error"):
-        print(f"  error ({result['error']['type']}): {result['error']['message']}", file=out)
-    if not result.get("groups") and not result.get("error"):
-        print("  nothing to do: the event names no group to clean", file=out)
+        print(f"{indent}  error ({result['error']['type']}): {result['error']['message']}", file=out)
+    if not groups and not result.get("error"):
+        print(f"{indent}  nothing to do: the event names no group to clean", file=out)
 
 
 def _invoke(event: Any, timeout: float, verbose: bool) -> tuple[dict[str, Any], str | None]:
     """Run the real handler; logs and metrics (stdout in Lambda) go to stderr here."""
     if not verbose:  # keep stderr readable: errors and the summary, no INFO logs or EMF blobs
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from handler.app import TransientFailure, lambda_handler
     from handler.observability import logger
 
     logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
     logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
-    with contextlib.redirect_stdout(sys.stderr):
+    # In Lambda, EMF metrics are printed to stdout; here stdout holds only the result.
+    with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
         try:
             return lambda_handler(event, LocalContext(timeout)), None
         except TransientFailure as exc:

@@ -94,6 +94,9 @@ class EmulatorState:
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     latency: float = 0.0
+    # Requests being served right now, and the most there ever were at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _bad_signatures: int = 0
     _locked_until: float = 0.0
@@ -115,6 +118,15 @@ class EmulatorState:
     def calls(self, route: str | None = None) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if route is None or r.route == route]
+
+
+def sweep_state(groups: int, with_failures: int, failed_tasks: int = 3, latency: float = 0.0) -> EmulatorState:
+    """A project of `groups` protection groups, the first `with_failures` of them (by id) with failed tasks."""
+    state = EmulatorState(latency=latency)
+    ids = sorted(str(uuid.uuid5(uuid.NAMESPACE_OID, f"sweep-group-{n}")) for n in range(groups))
+    for n, group_id in enumerate(ids):
+        state.add_group(DEMO_PROJECT_ID, group_id, failed_tasks if n < with_failures else 0)
+    return state
 
 
 def demo_state() -> EmulatorState:
@@ -143,6 +155,9 @@ def _gateway_error(status: int, code: str, message: str, request_id: str) -> _Re
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK (40 ms), which would dwarf everything the tests measure.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -159,6 +174,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._serve()
 
+    def parse_request(self) -> bool:
+        self._arrived = time.monotonic()  # before the (slow) header parsing: it counts in the latency
+        return super().parse_request()
+
+    def _wait_for_latency(self, extra: float = 0.0) -> None:
+        """Answer `latency` (plus `extra`) seconds after the request arrived, whatever our own
+        processing took: the emulator's CPU time is not added to what tests measure."""
+        remaining = self._arrived + self.server.state.latency + extra - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+
     def _serve(self) -> None:
         state = self.server.state
         request_id = uuid.uuid4().hex
@@ -167,9 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         route = _route_name(self.command, split.path)
         status = 500
+        with state.lock:
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
-            if state.latency:
-                time.sleep(state.latency)
             with state.lock:
                 fault = state.faults.get(route, deque()).popleft() if state.faults.get(route) else None
             if fault is not None:
@@ -181,16 +208,17 @@ class _Handler(BaseHTTPRequestHandler):
             except _Reply as answer:
                 reply = answer
             status = reply.status
+            self._wait_for_latency()
             self._send(reply.status, reply.body, {"X-Request-Id": request_id, **reply.headers})
         finally:
             with state.lock:
+                state.in_flight -= 1
                 state.requests.append(
                     RecordedRequest(self.command, split.path, split.query, dict(self.headers.items()), status, route)
                 )
 
     def _play(self, fault: Fault, request_id: str) -> int:
-        if fault.delay:
-            time.sleep(fault.delay)
+        self._wait_for_latency(fault.delay)
         if fault.drop_connection:
             self.close_connection = True
             self.connection.close()
@@ -365,6 +393,8 @@ class SdrsEmulator:
     """`with SdrsEmulator(demo_state()) as emulator: ...` serves on emulator.endpoint."""
 
     def __init__(self, state: EmulatorState | None = None, port: int = 0) -> None:
+        # A listen backlog for many concurrent connections (the default of 5 drops some).
+        _Server.request_queue_size = 128
         self.state = state if state is not None else demo_state()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.state = self.state

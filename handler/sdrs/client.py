@@ -63,6 +63,13 @@ class FailureJobListing:
     last: Reply
 
 
+@dataclass(frozen=True, slots=True)
+class ServerGroupPage:
+    count: int  # the total number of groups in the project, not this page's size
+    server_groups: list[dict[str, Any]]
+    reply: Reply
+
+
 def retry_after_seconds(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
@@ -79,49 +86,75 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
-def build_http_client(
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where and how requests go: the endpoint, the signer, the timeouts, one connection pool.
+
+    Requests go straight to the transport: httpx.Client's redirects, cookies and hooks are
+    not wanted here, and skipping them saves a noticeable share of the CPU time of each call."""
+
+    endpoint: str
+    auth: AkSkAuth
+    transport: httpx.BaseTransport
+    timeout: httpx.Timeout
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def connect(
     endpoint: str,
     credentials: Credentials,
     *,
     connect_timeout: float,
     read_timeout: float,
+    max_connections: int = 16,
     transport: httpx.BaseTransport | None = None,
-) -> httpx.Client:
-    return httpx.Client(
-        base_url=endpoint,
+) -> Connection:
+    """No connection is opened here: the pool connects on the first request."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return Connection(
+        endpoint=endpoint.rstrip("/"),
         auth=AkSkAuth(credentials),
+        transport=transport or httpx.HTTPTransport(limits=limits),
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        headers={"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"},
-        follow_redirects=False,
-        transport=transport,
     )
+
+
+_HEADERS = {"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"}
 
 
 class SdrsClient:
     def __init__(
         self,
-        http: httpx.Client,
+        connection: Connection,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        page_size: int = PAGE_SIZE,
     ) -> None:
-        self._http = http
+        self._connection = connection
+        self.page_size = page_size
         self._retry = retry
         self._sleep = sleep
         self._rng = rng
-        self._secrets = http.auth.secrets() if isinstance(http.auth, AkSkAuth) else ()
+        self._secrets = connection.auth.secrets()
 
     def close(self) -> None:
-        self._http.close()
+        self._connection.close()
 
     def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing:
         """Every failed task of one group, all pages (the audit record)."""
         path = f"/v1/{check_project_id(project_id)}/task-center/failure-jobs"
         jobs: list[dict[str, Any]] = []
         while True:
-            query = {"server_group_id": check_server_group_id(server_group_id), "limit": PAGE_SIZE, "offset": len(jobs)}
+            query = {
+                "server_group_id": check_server_group_id(server_group_id),
+                "limit": self.page_size,
+                "offset": len(jobs),
+            }
             response, reply = self._call("GET", path, project_id, deadline, query)
-            count, page = _parse_failure_jobs(response, reply)
+            count, page = _parse_listing(response, reply, "failure_jobs")
             jobs.extend(page)
             if len(jobs) > count or (not page and len(jobs) < count):
                 problem = "more than its count" if len(jobs) > count else "ended early"
@@ -135,6 +168,14 @@ class SdrsClient:
                 )
             if len(jobs) == count:
                 return FailureJobListing(jobs, reply)
+
+    def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage:
+        """One page of GET /v1/{project_id}/server-groups; `count` tells how many pages there are."""
+        path = f"/v1/{check_project_id(project_id)}/server-groups"
+        query = {"limit": self.page_size, "offset": offset}
+        response, reply = self._call("GET", path, project_id, deadline, query)
+        count, groups = _parse_listing(response, reply, "server_groups")
+        return ServerGroupPage(count, groups, reply)
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply:
         """DELETE /v1/{project_id}/task-center/{server_group_id}/failure-jobs/batch (204)."""
@@ -190,30 +231,40 @@ class SdrsClient:
             self._sleep(delay)
 
     def _send(self, method: str, url: str, project_id: str, budget: float) -> httpx.Response:
-        timeout = self._http.timeout
-        return self._http.request(
-            method,
-            url,
-            headers={"X-Project-Id": project_id},
-            timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=min(timeout.connect or budget, budget)),
+        connection = self._connection
+        configured = connection.timeout
+        timeout = httpx.Timeout(
+            min(configured.read or budget, budget), connect=min(configured.connect or budget, budget)
         )
+        request = httpx.Request(
+            method,
+            connection.endpoint + url,
+            headers={**_HEADERS, "X-Project-Id": project_id},
+            extensions={"timeout": timeout.as_dict()},
+        )
+        response = connection.transport.handle_request(connection.auth.sign_request(request))
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
 
 
-def _parse_failure_jobs(response: httpx.Response, reply: Reply) -> tuple[int, list[dict[str, Any]]]:
+def _parse_listing(response: httpx.Response, reply: Reply, items: str) -> tuple[int, list[dict[str, Any]]]:
     try:
         body = json.loads(response.content)
-        count, jobs = body["count"], body["failure_jobs"]
-        if not (isinstance(count, int) and count >= 0 and isinstance(jobs, list)):
+        count, listed = body["count"], body[items]
+        if not (isinstance(count, int) and count >= 0 and isinstance(listed, list)):
             raise TypeError
-        if not all(isinstance(job, dict) for job in jobs):
+        if not all(isinstance(item, dict) for item in listed):
             raise TypeError
     except (ValueError, KeyError, TypeError):
         raise SdrsApiError(
             "Response.Invalid",
-            "the failed-task listing was not the expected JSON ({count, failure_jobs})",
+            f"the listing was not the expected JSON ({{count, {items}}})",
             retryable=True,
             status_code=reply.status_code,
             request_id=reply.request_id,
             attempts=reply.attempts,
         ) from None
-    return count, jobs
+    return count, listed

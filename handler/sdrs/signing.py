@@ -130,8 +130,14 @@ class AkSkAuth(httpx.Auth):
         return self._credentials.secrets()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        query = canonical_query(parse_query(request.url.query.decode("ascii")))
-        request.url = request.url.copy_with(query=query.encode("ascii") or None)
+        yield self.sign_request(request)
+
+    def sign_request(self, request: httpx.Request) -> httpx.Request:
+        """Stamp and sign `request` in place (also what `auth_flow` yields)."""
+        sent_query = request.url.query.decode("ascii")
+        query = canonical_query(parse_query(sent_query))
+        if query != sent_query:  # send exactly what is signed (URL parsing is costly: only when needed)
+            request.url = request.url.copy_with(query=query.encode("ascii") or None)
         request.headers["Host"] = host_header(request.url)
         request.headers["X-Sdk-Date"] = self._clock().strftime(DATE_FORMAT)
         if self._project_id and "X-Project-Id" not in request.headers:
@@ -150,4 +156,4 @@ class AkSkAuth(httpx.Auth):
             sdk_date=request.headers["X-Sdk-Date"],
         )
         request.headers["Authorization"] = signature.authorization
-        yield request
+        return request

@@ -18,7 +18,7 @@ import pytest
 import respx
 
 from handler.sdrs import client as client_module
-from handler.sdrs.client import PAGE_SIZE, Deadline, RetryPolicy, SdrsClient, build_http_client
+from handler.sdrs.client import PAGE_SIZE, Deadline, RetryPolicy, SdrsClient, connect
 from handler.sdrs.errors import SdrsApiError
 from handler.sdrs.signing import ALGORITHM, Credentials, sign
 from tests.fake_sdrs import make_failure_jobs, signature_problem
@@ -83,8 +83,8 @@ def make_client(clock: FakeClock) -> Iterator[Callable[..., SdrsClient]]:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
     ) -> SdrsClient:
-        http = build_http_client(ENDPOINT, CREDENTIALS, connect_timeout=connect_timeout, read_timeout=read_timeout)
-        client = SdrsClient(http, retry or RetryPolicy(), sleep=clock.sleep, rng=rng or SequenceRng([0.5]))
+        connection = connect(ENDPOINT, CREDENTIALS, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        client = SdrsClient(connection, retry or RetryPolicy(), sleep=clock.sleep, rng=rng or SequenceRng([0.5]))
         made.append(client)
         return client
 
@@ -802,7 +802,7 @@ def test_listing_query_is_sent_canonical(
 
 def test_repr_hides_credentials(make_client: Callable[..., SdrsClient]) -> None:
     client = make_client()
-    for text in (repr(client), str(client), repr(client._http), repr(client._http.auth)):
+    for text in (repr(client), str(client), repr(client._connection), repr(client._connection.auth)):
         for secret in CREDENTIALS.secrets():
             assert secret not in text
 
