@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,8 @@ def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline) -> Inv
         names = "; ".join(f"{g.server_group_id}: {g.error.code if g.error else '?'}" for g in failed[:20])
         more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
         message = f"{len(failed)} of {len(report.groups)} groups failed: {names}{more}{later}"
-        error = InvocationError(ErrorType.GROUP_FAILURES, message)
+        retryable = deferred > 0 or any(g.error is not None and g.error.retryable for g in failed)
+        error = InvocationError(ErrorType.GROUP_FAILURES, message, retryable=retryable)
     elif error is None and deferred:
         message = f"{deferred} of {len(report.groups)} groups deferred: too little invocation time left to start them"
         error = InvocationError(ErrorType.DEADLINE, message, retryable=True)
@@ -174,19 +176,50 @@ def run_sqs_batch(event: dict[str, Any], context: LambdaContext, env: Mapping[st
             raise RecordNeedsRetry("configuration error") from None
         result = _execute(parsed, settings, deadline)
         results.append((record.message_id, result))
-        if result.needs_retry(recurring=False):  # SQS is the retry: whatever is left goes back
+        configuration_problem = result.error is not None and result.error.type is ErrorType.CONFIGURATION
+        if configuration_problem or result.needs_retry(recurring=False):  # SQS is the retry: what is left goes back
             raise RecordNeedsRetry(f"record {record.message_id}: transient failures or deferred groups")
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
     for _, result in results:
         _record_metrics(result)
-    return {
-        **response,
-        "ok": all(result.ok for _, result in results),
-        "trigger": "sqs",
-        "records": [{"message_id": message_id, **result.to_dict()} for message_id, result in results],
-    }
+    return fit_response(
+        {
+            **response,
+            "ok": all(result.ok for _, result in results),
+            "trigger": "sqs",
+            "records": [{"message_id": message_id, **result.to_dict()} for message_id, result in results],
+        }
+    )
+
+
+# Lambda refuses a response over 6 MB (the invocation then fails after the deletes were
+# done); the audit record is in the logs, so an oversized response drops the task lists.
+MAX_RESPONSE_BYTES = 5_000_000
+# A failed task takes about 450 bytes in the response: below this many, no need to measure.
+_TASKS_BEFORE_MEASURING = 4_000
+
+
+def _groups_in(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for record in payload.get("records", [payload]):
+        yield from record.get("groups", [])
+
+
+def fit_response(payload: dict[str, Any], limit: int = MAX_RESPONSE_BYTES) -> dict[str, Any]:
+    if sum(len(g["failure_jobs"]) for g in _groups_in(payload)) < _TASKS_BEFORE_MEASURING:
+        return payload
+    if len(json.dumps(payload, default=str)) <= limit:
+        return payload
+    for group in _groups_in(payload):
+        group["failure_jobs_count"] = len(group["failure_jobs"])
+        group["failure_jobs"] = []
+    payload["failure_jobs_omitted"] = (
+        "the response would exceed Lambda's 6 MB limit: failure_jobs lists are empty here, "
+        "failure_jobs_count says how many there were, and every one is in the logs"
+    )
+    logger.warning("failure_jobs omitted from the response", extra={"limit_bytes": limit})
+    return payload
 
 
 def _record_metrics(result: InvocationResult) -> None:
@@ -229,4 +262,4 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if must_raise:
         reason = result.error.message if result.error else "transient failures"
         raise TransientFailure(f"{reason}; raised so that Lambda retries the event", result.to_dict())
-    return result.to_dict()
+    return fit_response(result.to_dict())

@@ -5,8 +5,8 @@
     brake:  more failed tasks than allowed in all? delete nothing → every group `held`
     delete: one batch DELETE per group that has failed tasks, concurrently (unless dry run)
 
-No group, and no delete, is started with less than `group_start_margin` seconds left:
-such groups are reported `deferred`, for the next run.
+No delete is started with less than `group_start_margin` seconds left, and no audit with
+less than twice that: such groups are reported `deferred`, for the next run.
 """
 
 from __future__ import annotations
@@ -67,8 +67,12 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
         else:
             targets, unusable = list(request.targets), []
 
+        # Audits stop while there is still time for the deletes they lead to: otherwise a run
+        # that runs short while auditing would defer every delete, run after run.
+        audit_margin = 2 * policy.group_start_margin
+
         def audit(target: GroupTarget) -> GroupResult | FailureJobListing:
-            if deadline.remaining() < policy.group_start_margin:
+            if deadline.remaining() < audit_margin:
                 return _deferred(target, [], "not started")
             try:
                 return api.list_failure_jobs(target.project_id, target.server_group_id, deadline)
@@ -182,7 +186,9 @@ def _listed(
             "count": len(listing.jobs),
             "request_id": listing.last.request_id,
         }
-        logger.info("protection group audited", extra=extra)
+        # Groups with nothing to delete are most of a sweep: their line is for debugging only.
+        log = logger.debug if outcome is Outcome.NOTHING_TO_DELETE else logger.info
+        log("protection group audited", extra=extra)
     return _result(target, outcome, listing.jobs, listing.last, 0, error)
 
 

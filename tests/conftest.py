@@ -1,9 +1,12 @@
 """Shared fixtures: a Lambda context, a clean SDRS environment, a respx router that lets
-no request out unmocked, and an in-memory SDRS API (tests/fake_sdrs.py) behind it."""
+no request out unmocked, an in-memory SDRS API (tests/fake_sdrs.py) behind it, and a
+manual clock for the handler's deadline."""
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -88,3 +91,35 @@ def fake_sdrs(sdrs_api: respx.Router) -> FakeSdrs:
 def make_failure_jobs_fixture() -> Callable[..., list[dict[str, Any]]]:
     """make_failure_jobs(n, server_group_id=...) -> n failed tasks shaped like the API's."""
     return make_failure_jobs
+
+
+class ManualClock:
+    """A monotonic clock that moves only when a test says so (thread-safe)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    @property
+    def now(self) -> float:
+        return self()
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@pytest.fixture
+def handler_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The clock of every Deadline the handler makes (Lambda's remaining time is measured
+    from it): time in the handler passes only when the test advances this clock."""
+    from handler import app
+    from handler.sdrs.client import Deadline
+
+    clock = ManualClock()
+    monkeypatch.setattr(app, "Deadline", functools.partial(Deadline, clock=clock))
+    return clock

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fake_sdrs import PAGE_LIMIT, group_delete_path, list_path
+from tests.fake_sdrs import PAGE_LIMIT, group_delete_path, list_path, server_groups_path
 
 ASYNC_TRIGGERS = frozenset({"eventbridge", "eventbridge_scheduled", "sns", "sns_alarm"})
 
@@ -20,17 +20,41 @@ class Expected:
     targets: tuple[tuple[str, str], ...]  # (project_id, server_group_id), in order, no repeats
     dry_run: bool
     asynchronous: bool  # a transient failure must raise TransientFailure
+    # A sweep: every protection group of this project (then `targets` is empty: the API says).
+    sweep_project: str | None = None
+    max_failed_tasks: int | None = None
 
 
-def _direct(request: dict[str, Any], default_project: str | None) -> tuple[list[tuple[str, str]], bool, bool]:
-    ids = [request["server_group_id"]] if "server_group_id" in request else list(request["server_group_ids"])
+@dataclass(frozen=True)
+class _Direct:
+    targets: list[tuple[str, str]]
+    dry_run: bool
+    raise_flag: bool
+    sweep_project: str | None
+    max_failed_tasks: int | None
+
+
+def _direct(request: dict[str, Any], default_project: str | None) -> _Direct:
     project = request.get("project_id", default_project)
     assert project is not None, "the event names no project and the test set no default"
-    return (
+    if request.get("all_server_groups") is True:
+        ids: list[str] = []
+        sweep = project
+    else:
+        ids = [request["server_group_id"]] if "server_group_id" in request else list(request["server_group_ids"])
+        sweep = None
+    return _Direct(
         [(project, gid) for gid in ids],
         bool(request.get("dry_run", False)),
         bool(request.get("raise_on_transient_failure", False)),
+        sweep,
+        request.get("max_failed_tasks"),
     )
+
+
+def is_sqs_event(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return bool(records) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs"
 
 
 def _unique(targets: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -42,16 +66,21 @@ def expected_from_event(
     *,
     default_project: str | None,
     scheduled_group_ids: Sequence[str] = (),
+    sweep_on_schedule: bool = False,
     force_dry_run: bool = False,
 ) -> Expected:
-    """The documented meaning of a *valid* event."""
+    """The documented meaning of a *valid* event (SQS batches: see `expected_from_sqs_body`)."""
+    assert not is_sqs_event(event), "an SQS batch is one request per record: use expected_from_sqs_body"
     if "Records" in event:
+        records = event["Records"]
         targets: list[tuple[str, str]] = []
-        trigger, dry_run = "sns", False
-        for record in event["Records"]:
+        trigger = "sns"
+        dry_runs: set[bool] = set()
+        for record in records:
             message = json.loads(record["Sns"]["Message"])
             if "AlarmName" in message and "NewStateValue" in message:
                 trigger = "sns_alarm"
+                dry_runs.add(False)
                 if message["NewStateValue"] != "ALARM":
                     continue
                 dimensions = {d["name"]: d["value"] for d in message["Trigger"]["Dimensions"]}
@@ -59,34 +88,72 @@ def expected_from_event(
                 assert project is not None
                 targets.append((project, dimensions["ServerGroupId"]))
             else:
-                found, wants_dry_run, _ = _direct(message, default_project)
-                targets += found
-                dry_run = dry_run or wants_dry_run
-        return Expected(trigger, _unique(targets), dry_run or force_dry_run, True)
+                direct = _direct(message, default_project)
+                if len(records) == 1:  # a single record passes through whole (sweeps too)
+                    dry_run = direct.dry_run or force_dry_run
+                    return Expected(
+                        "sns", _unique(direct.targets), dry_run, True, direct.sweep_project, direct.max_failed_tasks
+                    )
+                assert direct.sweep_project is None, "invalid: a sweep among several records"
+                assert direct.max_failed_tasks is None, "invalid: max_failed_tasks among several records"
+                targets += direct.targets
+                dry_runs.add(direct.dry_run)
+        assert len(dry_runs) <= 1, "invalid: the records disagree on dry_run"
+        return Expected(trigger, _unique(targets), any(dry_runs) or force_dry_run, True)
     if "detail-type" in event and "source" in event:
         if event["detail-type"] == "Scheduled Event":
             assert default_project is not None
+            if sweep_on_schedule:
+                return Expected("eventbridge_scheduled", (), force_dry_run, True, sweep_project=default_project)
             targets = [(default_project, gid) for gid in scheduled_group_ids]
             return Expected("eventbridge_scheduled", _unique(targets), force_dry_run, True)
         detail = event["detail"]
         detail = json.loads(detail) if isinstance(detail, str) else detail
-        found, dry_run, _ = _direct(detail, default_project)
-        return Expected("eventbridge", _unique(found), dry_run or force_dry_run, True)
-    found, dry_run, raise_flag = _direct(event, default_project)
-    return Expected("direct", _unique(found), dry_run or force_dry_run, raise_flag)
+        direct = _direct(detail, default_project)
+        dry_run = direct.dry_run or force_dry_run
+        return Expected(
+            "eventbridge", _unique(direct.targets), dry_run, True, direct.sweep_project, direct.max_failed_tasks
+        )
+    direct = _direct(event, default_project)
+    dry_run = direct.dry_run or force_dry_run
+    return Expected(
+        "direct",
+        _unique(direct.targets),
+        dry_run,
+        direct.raise_flag,
+        direct.sweep_project,
+        direct.max_failed_tasks,
+    )
+
+
+def expected_from_sqs_body(body: str, *, default_project: str | None, force_dry_run: bool = False) -> Expected:
+    """An SQS record's body is a direct request (trigger "sqs"); SQS redelivery is its retry."""
+    direct = _direct(json.loads(body), default_project)
+    dry_run = direct.dry_run or force_dry_run
+    return Expected("sqs", _unique(direct.targets), dry_run, True, direct.sweep_project, direct.max_failed_tasks)
 
 
 def expected_calls(
-    project_id: str, server_group_id: str, failed_tasks: int, dry_run: bool
+    project_id: str, server_group_id: str, failed_tasks: int, dry_run: bool, page_size: int = PAGE_LIMIT
 ) -> list[tuple[str, str, dict[str, str]]]:
-    """(method, path, query) the function must send for one group holding `failed_tasks`."""
+    """(method, path, query) the function must send for one group holding `failed_tasks`:
+    its listing pages in order, then (unless a dry run, or nothing to delete) one DELETE."""
     calls = [
-        ("GET", list_path(project_id), {"server_group_id": server_group_id, "limit": str(PAGE_LIMIT), "offset": str(o)})
-        for o in range(0, max(failed_tasks, 1), PAGE_LIMIT)
+        ("GET", list_path(project_id), {"server_group_id": server_group_id, "limit": str(page_size), "offset": str(o)})
+        for o in range(0, max(failed_tasks, 1), page_size)
     ]
     if failed_tasks and not dry_run:
         calls.append(("DELETE", group_delete_path(project_id, server_group_id), {}))
     return calls
+
+
+def expected_listing_calls(project_id: str, groups: int, page_size: int = PAGE_LIMIT) -> list[tuple[str, str, dict]]:
+    """The protection-group pages a sweep must ask for when the project has `groups` groups:
+    offset 0, then one per further page; never a page past the count."""
+    return [
+        ("GET", server_groups_path(project_id), {"limit": str(page_size), "offset": str(o)})
+        for o in range(0, max(groups, 1), page_size)
+    ]
 
 
 # --- envelopes -----------------------------------------------------------------------------
@@ -162,3 +229,36 @@ def scheduled_event(detail: Any = None) -> dict[str, Any]:
     event = eventbridge_event({} if detail is None else detail, "Scheduled Event", "aws.events")
     event["resources"] = ["arn:aws:events:eu-west-1:123456789012:rule/sdrs-cleanup-hourly"]
     return event
+
+
+SQS_QUEUE = "arn:aws:sqs:eu-west-1:123456789012:sdrs-cleanup-requests"
+
+
+def sqs_message_id(i: int) -> str:
+    return f"059f36b4-87a3-44ab-83d2-6619758300{i:02d}"
+
+
+def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it, one record per body
+    (dicts are JSON-encoded, strings kept); message ids from `sqs_message_id(i)`."""
+    return {
+        "Records": [
+            {
+                "messageId": sqs_message_id(i),
+                "receiptHandle": f"AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{i:02d}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795442400000",
+                    "SenderId": "AROAIWPX5BD2BHG722MW4:sdrs-dispatcher",
+                    "ApproximateFirstReceiveTimestamp": "1795442400012",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": SQS_QUEUE,
+                "awsRegion": "eu-west-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }

@@ -1,11 +1,17 @@
-"""A small in-memory SDRS task-center API for respx, written from the API documentation.
+"""A small in-memory SDRS API for respx, written from the API documentation.
 
-It answers the two calls the function may make (list a group's failed tasks, delete a
-group's failed tasks), honours count/limit/offset paging, stamps every answer with an
-X-Request-Id, verifies the SDK-HMAC-SHA256 signature with its own implementation (not the
-one under test), records every request, and can be told to fail. It also answers the
-project-wide batch delete (by wiping the whole project, as the real one would) so that
-a test can see that it was never called.
+It answers the three calls the function may make (list a project's protection groups, list
+a group's failed tasks, delete a group's failed tasks), honours count/limit/offset paging,
+stamps every answer with an X-Request-Id, verifies the SDK-HMAC-SHA256 signature with its
+own implementation (not the one under test), records every request, and can be told to
+fail (per method, group, call and page). It also answers the project-wide batch delete (by
+wiping the whole project, as the real one would) so that a test can see that it was never
+called.
+
+Requests may arrive concurrently (the function works with a thread pool): the fake's state
+is behind a lock, and it counts the requests in flight (`max_in_flight`). `on_request` runs
+inside that window for every request, so a test can make each call take time (a real
+sleep, or a fake clock's advance).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import hmac
 import itertools
 import json
 import re
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +34,7 @@ import respx
 
 PROJECT_ID = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT_ID = "fedcba9876543210fedcba9876543210"
+SWEEP_PROJECT_ID = "5eeb5eeb5eeb5eeb5eeb5eeb5eeb5eeb"  # no seeded groups: sweep tests fill it
 ACCESS_KEY = "HPUATESTACCESSKEY0001"
 SECRET_KEY = "unit-test-secret-key-not-a-real-credential"
 REGION = "cn-north-4"
@@ -52,6 +61,7 @@ AUTHORIZATION_RE = re.compile(
 )
 SDK_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
 LIST_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs")
+SERVER_GROUPS_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/server-groups")
 GROUP_DELETE_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/task-center/(?P<group>[^/]+)/failure-jobs/batch")
 PROJECT_WIDE_DELETE_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs/batch/?")
 
@@ -62,6 +72,39 @@ def list_path(project_id: str) -> str:
 
 def group_delete_path(project_id: str, server_group_id: str) -> str:
     return f"/v1/{project_id}/task-center/{server_group_id}/failure-jobs/batch"
+
+
+def server_groups_path(project_id: str) -> str:
+    return f"/v1/{project_id}/server-groups"
+
+
+def sweep_group_ids(n: int, seed: str = "sweep") -> list[str]:
+    """`n` distinct protection group ids (lowercase UUIDs), deliberately not in sorted order."""
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_OID, f"{seed}-group-{i}")) for i in range(n)]
+    assert n < 3 or ids != sorted(ids), "the ids should not come sorted already"
+    return ids
+
+
+def server_group_item(server_group_id: str) -> dict[str, Any]:
+    """One item of the API's `server_groups` list (ListServerGroups), trimmed."""
+    return {
+        "id": server_group_id,
+        "name": f"pg-{server_group_id[:8]}",
+        "description": "",
+        "status": "protected",
+        "progress": 0,
+        "source_availability_zone": "cn-north-4a",
+        "target_availability_zone": "cn-north-4b",
+        "domain_id": "2e2c5b1c1b4f4d8e9a7c6b5a4f3e2d1c",
+        "domain_name": "sdrs-domain",
+        "protected_instance_num": 2,
+        "protection_type": "replication-pair",
+        "replication_model": "hypermetro",
+        "priority_station": "source",
+        "health_status": "normal",
+        "created_at": "2026-01-20 10:00:00.0",
+        "updated_at": "2026-11-20 09:00:00.0",
+    }
 
 
 def make_failure_jobs(n: int, server_group_id: str = GROUP_WITH_FAILURES) -> list[dict[str, Any]]:
@@ -134,6 +177,11 @@ class SeenRequest:
     headers: httpx.Headers
     status: int | None  # None when the fake answered with a transport error
     request_id: str | None
+    kind: str = "unknown"  # "server_groups", "failure_jobs", "delete", "project_wide_delete", "unknown"
+
+    @property
+    def offset(self) -> int | None:
+        return int(self.query["offset"]) if "offset" in self.query else None
 
     @property
     def server_group_id(self) -> str | None:
@@ -141,6 +189,18 @@ class SeenRequest:
             return self.query["server_group_id"]
         match = GROUP_DELETE_PATH_RE.fullmatch(self.path)
         return match["group"] if match else None
+
+
+def request_kind(method: str, path: str) -> str:
+    if method == "GET" and SERVER_GROUPS_PATH_RE.fullmatch(path):
+        return "server_groups"
+    if method == "GET" and LIST_PATH_RE.fullmatch(path):
+        return "failure_jobs"
+    if method == "DELETE" and PROJECT_WIDE_DELETE_PATH_RE.fullmatch(path):
+        return "project_wide_delete"
+    if method == "DELETE" and GROUP_DELETE_PATH_RE.fullmatch(path):
+        return "delete"
+    return "unknown"
 
 
 @dataclass
@@ -152,6 +212,16 @@ class _FaultRule:
     headers: dict[str, str]
     error: type[httpx.TransportError] | None
     remaining: int | None
+    kind: str | None = None
+    offset: int | None = None
+
+    def matches(self, method: str, group: str | None, kind: str, offset: int | None) -> bool:
+        return (
+            self.method == method
+            and self.server_group_id in (None, group)
+            and self.kind in (None, kind)
+            and self.offset in (None, offset)
+        )
 
 
 @dataclass
@@ -162,8 +232,21 @@ class FakeSdrs:
     jobs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
     project_wide_deletes: list[SeenRequest] = field(default_factory=list)
+    # project id -> the raw `server_groups` items to list, instead of the project's known
+    # groups (a test can list ids that are not UUIDs, or groups with no failed-task record).
+    listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The server's own largest page of protection groups: it may give less than `limit`.
+    server_groups_page_cap: int = PAGE_LIMIT
+    # Called for every request while it is in flight (make calls slow, move a fake clock).
+    on_request: Callable[[httpx.Request], None] | None = None
+    # Called with (project, offset) before a protection-group page is answered (e.g. to add
+    # a group while the function is reading the listing).
+    on_server_groups_page: Callable[[str, int], None] | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
     _faults: list[_FaultRule] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __post_init__(self) -> None:
         for group, n in SEEDED_GROUPS.items():
@@ -174,15 +257,29 @@ class FakeSdrs:
         return self
 
     def add_group(self, project_id: str, server_group_id: str, failed_tasks: int) -> list[dict[str, Any]]:
-        self.jobs[(project_id, server_group_id)] = make_failure_jobs(failed_tasks, server_group_id)
-        return list(self.jobs[(project_id, server_group_id)])
+        with self._lock:
+            self.jobs[(project_id, server_group_id)] = make_failure_jobs(failed_tasks, server_group_id)
+            return list(self.jobs[(project_id, server_group_id)])
+
+    def add_project(self, project_id: str, failed_tasks: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+        """Groups (id -> number of failed tasks) of a project, listed in this order; their jobs."""
+        return {gid: self.add_group(project_id, gid, n) for gid, n in failed_tasks.items()}
 
     def failure_jobs(self, project_id: str, server_group_id: str) -> list[dict[str, Any]]:
         """The group's failed tasks now (a group it never heard of gets DEFAULT_FAILED_TASKS)."""
-        key = (project_id, server_group_id)
-        if key not in self.jobs:
-            self.add_group(project_id, server_group_id, DEFAULT_FAILED_TASKS)
-        return list(self.jobs[key])
+        with self._lock:
+            key = (project_id, server_group_id)
+            if key not in self.jobs:
+                self.add_group(project_id, server_group_id, DEFAULT_FAILED_TASKS)
+            return list(self.jobs[key])
+
+    def server_groups(self, project_id: str) -> list[dict[str, Any]]:
+        """What GET /v1/{project}/server-groups lists, in the fake's (unsorted) order: the
+        `listings` override, or every group the fake knows in the project, in the order added."""
+        with self._lock:
+            if project_id in self.listings:
+                return list(self.listings[project_id])
+            return [server_group_item(gid) for project, gid in self.jobs if project == project_id]
 
     def fail(
         self,
@@ -194,39 +291,68 @@ class FakeSdrs:
         headers: dict[str, str] | None = None,
         error: type[httpx.TransportError] | None = None,
         times: int | None = None,
+        kind: str | None = None,
+        offset: int | None = None,
     ) -> None:
-        """Answer `method` calls (for one group, or any) with `status`/`body`, or raise `error`;
-        `times` answers, or forever when None. Earlier rules win."""
-        self._faults.append(_FaultRule(method, server_group_id, status, body, headers or {}, error, times))
+        """Answer `method` calls (for one group, or any; of one `kind` of call, or any; at one
+        page `offset`, or any) with `status`/`body`, or raise `error`; `times` answers, or
+        forever when None. Earlier rules win."""
+        rule = _FaultRule(method, server_group_id, status, body, headers or {}, error, times, kind, offset)
+        with self._lock:
+            self._faults.append(rule)
 
-    def calls(self, method: str | None = None, server_group_id: str | None = None) -> list[SeenRequest]:
-        return [
-            r
-            for r in self.requests
-            if (method is None or r.method == method)
-            and (server_group_id is None or r.server_group_id == server_group_id)
-        ]
+    def calls(
+        self, method: str | None = None, server_group_id: str | None = None, kind: str | None = None
+    ) -> list[SeenRequest]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method)
+                and (server_group_id is None or r.server_group_id == server_group_id)
+                and (kind is None or r.kind == kind)
+            ]
+
+    def listing_offsets(self, project_id: str | None = None) -> list[int]:
+        """The offsets of the protection-group pages asked for, sorted (pages may be concurrent)."""
+        pages = self.calls("GET", kind="server_groups")
+        return sorted(r.offset or 0 for r in pages if project_id is None or r.path == server_groups_path(project_id))
 
     # --- the API -----------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.on_request is not None:
+                self.on_request(request)
+            with self._lock:
+                return self._handle(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
         request_id = uuid.UUID(int=next(self._ids)).hex
         path = request.url.raw_path.decode("ascii").split("?", 1)[0]
         raw_query = request.url.query.decode("ascii")
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        kind = request_kind(request.method, path)
         group = query.get("server_group_id")
         if (match := GROUP_DELETE_PATH_RE.fullmatch(path)) is not None:
             group = match["group"]
-        rule = self._take_fault(request.method, group)
+        offset = int(query["offset"]) if query.get("offset", "").isdigit() else None
+        rule = self._take_fault(request.method, group, kind, offset)
         if rule is not None and rule.error is not None:
-            self._record(request, path, raw_query, query, None, None)
+            self._record(request, path, raw_query, query, None, None, kind)
             raise rule.error("fake SDRS: connection failed", request=request)
         if rule is not None:
             response = self._json(rule.status, rule.body, request_id, rule.headers)
         else:
             response = self._answer(request, path, query, request_id)
-        seen = self._record(request, path, raw_query, query, response.status_code, request_id)
-        if request.method == "DELETE" and PROJECT_WIDE_DELETE_PATH_RE.fullmatch(path):
+        seen = self._record(request, path, raw_query, query, response.status_code, request_id, kind)
+        if kind == "project_wide_delete":
             self.project_wide_deletes.append(seen)
         return response
 
@@ -238,14 +364,15 @@ class FakeSdrs:
         query: dict[str, str],
         status: int | None,
         request_id: str | None,
+        kind: str,
     ) -> SeenRequest:
-        seen = SeenRequest(request.method, path, raw_query, query, request.headers, status, request_id)
+        seen = SeenRequest(request.method, path, raw_query, query, request.headers, status, request_id, kind)
         self.requests.append(seen)
         return seen
 
-    def _take_fault(self, method: str, group: str | None) -> _FaultRule | None:
+    def _take_fault(self, method: str, group: str | None, kind: str, offset: int | None) -> _FaultRule | None:
         for rule in self._faults:
-            if rule.method == method and rule.server_group_id in (None, group):
+            if rule.matches(method, group, kind, offset):
                 if rule.remaining is not None:
                     rule.remaining -= 1
                     if rule.remaining <= 0:
@@ -268,6 +395,8 @@ class FakeSdrs:
             return self._json(401, {**body, "request_id": request_id}, request_id)
         if request.method == "GET" and (match := LIST_PATH_RE.fullmatch(path)):
             return self._list(match["project"], query, request, request_id)
+        if request.method == "GET" and (match := SERVER_GROUPS_PATH_RE.fullmatch(path)):
+            return self._list_server_groups(match["project"], query, request, request_id)
         if request.method == "DELETE" and (match := PROJECT_WIDE_DELETE_PATH_RE.fullmatch(path)):
             for key in [k for k in self.jobs if k[0] == match["project"]]:
                 self.jobs[key] = []
@@ -296,6 +425,23 @@ class FakeSdrs:
             return self._error(400, "SDRS.0221", "limit must be 0..1000 and offset >= 0", request_id)
         jobs = self.failure_jobs(project, group)
         return self._json(200, {"failure_jobs": jobs[offset : offset + limit], "count": len(jobs)}, request_id)
+
+    def _list_server_groups(
+        self, project: str, query: dict[str, str], request: httpx.Request, request_id: str
+    ) -> httpx.Response:
+        if request.headers.get("X-Project-Id") != project:
+            return self._error(400, "SDRS.0004", "X-Project-Id does not match the project", request_id)
+        try:
+            limit, offset = int(query.get("limit", PAGE_LIMIT)), int(query.get("offset", 0))
+        except ValueError:
+            return self._error(400, "SDRS.0221", "limit and offset must be integers", request_id)
+        if not (0 <= limit <= PAGE_LIMIT and offset >= 0):
+            return self._error(400, "SDRS.0221", "limit must be 0..1000 and offset >= 0", request_id)
+        if self.on_server_groups_page is not None:
+            self.on_server_groups_page(project, offset)
+        listed = self.server_groups(project)
+        page = listed[offset : offset + min(limit, self.server_groups_page_cap)]
+        return self._json(200, {"server_groups": page, "count": len(listed)}, request_id)
 
     def _error(self, status: int, code: str, message: str, request_id: str) -> httpx.Response:
         return self._json(status, {"error": {"code": code, "message": message}}, request_id)

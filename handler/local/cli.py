@@ -90,7 +90,7 @@ def _summary(result: dict[str, Any], out: TextIO, indent: str = "") -> None:
     if result.get("error"):
         print(f"{indent}  error ({result['error']['type']}): {result['error']['message']}", file=out)
     if not groups and not result.get("error"):
-        print(f"{indent}  nothing to do: the event names no group to clean", file=out)
+        print(f"{indent}  nothing to do: no protection group to clean", file=out)
 
 
 def _invoke(event: Any, timeout: float, verbose: bool) -> tuple[dict[str, Any], str | None]:

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,6 +124,7 @@ def sweep_state(groups: int, with_failures: int, failed_tasks: int = 3, latency:
     """A project of `groups` protection groups, the first `with_failures` of them (by id) with failed tasks."""
     state = EmulatorState(latency=latency)
     ids = sorted(str(uuid.uuid5(uuid.NAMESPACE_OID, f"sweep-group-{n}")) for n in range(groups))
+    state.projects[DEMO_PROJECT_ID] = {}  # the project exists even with no group
     for n, group_id in enumerate(ids):
         state.add_group(DEMO_PROJECT_ID, group_id, failed_tasks if n < with_failures else 0)
     return state
@@ -192,7 +193,21 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         route = _route_name(self.command, split.path)
-        status = 500
+        recorded = False
+
+        def finish(status: int) -> None:
+            """Record the request and leave the in-flight count before the answer goes out: a
+            client that has its answer always finds its request in `state.requests`."""
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            with state.lock:
+                state.in_flight -= 1
+                state.requests.append(
+                    RecordedRequest(self.command, split.path, split.query, dict(self.headers.items()), status, route)
+                )
+
         with state.lock:
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
@@ -200,36 +215,33 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 fault = state.faults.get(route, deque()).popleft() if state.faults.get(route) else None
             if fault is not None:
-                status = self._play(fault, request_id)
+                self._play(fault, request_id, finish)
                 return
             try:
                 self._authenticate(split.path, split.query, body, request_id)
                 reply = _dispatch(state, self.command, split.path, split.query)
             except _Reply as answer:
                 reply = answer
-            status = reply.status
             self._wait_for_latency()
+            finish(reply.status)
             self._send(reply.status, reply.body, {"X-Request-Id": request_id, **reply.headers})
         finally:
-            with state.lock:
-                state.in_flight -= 1
-                state.requests.append(
-                    RecordedRequest(self.command, split.path, split.query, dict(self.headers.items()), status, route)
-                )
+            finish(500)  # only when nothing was answered
 
-    def _play(self, fault: Fault, request_id: str) -> int:
+    def _play(self, fault: Fault, request_id: str, finish: Callable[[int], None]) -> None:
         self._wait_for_latency(fault.delay)
         if fault.drop_connection:
+            finish(0)
             self.close_connection = True
             self.connection.close()
-            return 0
+            return
+        finish(fault.status)
         self.send_response(fault.status)
         headers = {"X-Request-Id": request_id, "Content-Length": str(len(fault.body)), **fault.headers}
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(fault.body)
-        return fault.status
 
     def _send(self, status: int, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
         payload = json.dumps(body).encode() if body is not None else b""
@@ -398,7 +410,9 @@ class SdrsEmulator:
         self.state = state if state is not None else demo_state()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sdrs-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sdrs-emulator", daemon=True
+        )
 
     @property
     def endpoint(self) -> str:

@@ -254,7 +254,7 @@ def _parse_listing(response: httpx.Response, reply: Reply, items: str) -> tuple[
     try:
         body = json.loads(response.content)
         count, listed = body["count"], body[items]
-        if not (isinstance(count, int) and count >= 0 and isinstance(listed, list)):
+        if not (type(count) is int and count >= 0 and isinstance(listed, list)):  # not bool
             raise TypeError
         if not all(isinstance(item, dict) for item in listed):
             raise TypeError

@@ -7,6 +7,7 @@ PYTHONPATH, no current directory. What the repository's .venv provides cannot le
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import platform
@@ -17,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from handler.local.emulator import DEMO_GROUP_WITH_FAILURES, DEMO_PROJECT_ID, SdrsEmulator
+from handler.local.emulator import (
+    DEMO_GROUP_CLEAN,
+    DEMO_GROUP_MANY_FAILURES,
+    DEMO_GROUP_UNTOUCHED,
+    DEMO_GROUP_WITH_FAILURES,
+    DEMO_PROJECT_ID,
+    Fault,
+    SdrsEmulator,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -41,7 +50,7 @@ from handler import app
 class Context:
     function_name = "sdrs-cleanup"
     function_version = "$LATEST"
-    memory_limit_in_mb = 256
+    memory_limit_in_mb = 1024
     invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:sdrs-cleanup"
     aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
@@ -49,15 +58,28 @@ class Context:
         return 60_000
 
 results = [app.lambda_handler(event, Context()) for event in events]
+# Where these came from, when they were imported at all (the batch utility is imported lazily).
+watched = ("handler.app", "pydantic_core", "httpx", "aws_lambda_powertools.utilities.batch")
 with open(report, "w") as out:
     json.dump({
         "results": results,
         "sys_path": sys.path,
-        "files": {name: sys.modules[name].__file__ for name in ("handler.app", "pydantic_core", "httpx")},
+        "files": {name: sys.modules[name].__file__ for name in watched if name in sys.modules},
         "absent": [name for name in ("handler.local", "boto3", "botocore") if importlib.util.find_spec(name) is None],
         "aws_sdk_loaded": sorted(name for name in sys.modules if name.partition(".")[0] in ("boto3", "botocore")),
     }, out)
 """
+BATCH_UTILITY = "aws_lambda_powertools.utilities.batch"
+NOTHING_DONE = {
+    "groups_found": 0,
+    "deleted": 0,
+    "nothing_to_delete": 0,
+    "would_delete": 0,
+    "failed": 0,
+    "deferred": 0,
+    "held": 0,
+    "failed_tasks_deleted": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +119,7 @@ def invoke(artifact: Path, tmp_path: Path, events: list[Any], env: dict[str, str
     assert run.returncode == 0, f"the artifact failed:\n{run.stdout}\n{run.stderr}"
     probe: dict[str, Any] = json.loads(report.read_text())
     assert not [entry for entry in probe["sys_path"] if "site-packages" in entry]
+    assert {"handler.app", "pydantic_core", "httpx"} <= set(probe["files"])
     for name, file in probe["files"].items():
         assert Path(file).is_relative_to(artifact), f"{name} came from {file}, not from the artifact"
     return probe
@@ -104,6 +127,30 @@ def invoke(artifact: Path, tmp_path: Path, events: list[Any], env: dict[str, str
 
 def event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text())
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    """What an SQS event source mapping sends: one record per message (ids msg-0, msg-1, ...)."""
+    records = [
+        {
+            "messageId": f"msg-{n}",
+            "receiptHandle": f"receipt-{n}",
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": "1795435200000",
+                "SenderId": "AIDAEXAMPLE",
+                "ApproximateFirstReceiveTimestamp": "1795435200001",
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:sdrs-cleanup-SweepQueue",
+            "awsRegion": "eu-west-1",
+        }
+        for n, body in enumerate(bodies)
+    ]
+    return {"Records": records}
 
 
 def modules(package: Path) -> set[Path]:
@@ -136,12 +183,42 @@ def test_artifact_answers_events_that_need_no_api(artifact: Path, tmp_path: Path
     probe = invoke(artifact, tmp_path, events)
 
     alarm_ok, unknown_field, not_an_object = probe["results"]
-    assert alarm_ok == {"ok": True, "trigger": "sns_alarm", "dry_run": False, "groups": [], "error": None}
+    assert alarm_ok == {
+        "ok": True,
+        "trigger": "sns_alarm",
+        "dry_run": False,
+        "groups": [],
+        "error": None,
+        "summary": NOTHING_DONE,
+    }
     for result in (unknown_field, not_an_object):
         assert result["ok"] is False
         assert result["groups"] == []
+        assert result["summary"] == NOTHING_DONE
         assert result["error"]["type"] == "invalid_event"
+        assert result["error"]["retryable"] is False
     assert "force" in unknown_field["error"]["message"]
+    assert probe["absent"] == ["handler.local", "boto3", "botocore"]
+    assert probe["aws_sdk_loaded"] == []
+    assert BATCH_UTILITY not in probe["files"]  # imported only for SQS events
+
+
+def test_artifact_answers_an_sqs_batch_with_the_powertools_batch_utility(artifact: Path, tmp_path: Path) -> None:
+    batch = sqs_event(json.dumps({"all_server_groups": True, "force": True}))
+
+    probe = invoke(artifact, tmp_path, [batch])
+
+    [response] = probe["results"]
+    # Never valid: reported and logged, not handed back to SQS for redelivery.
+    assert response["batchItemFailures"] == []
+    assert (response["ok"], response["trigger"]) == (False, "sqs")
+    [record] = response["records"]
+    assert record["message_id"] == "msg-0"
+    assert record["error"]["type"] == "invalid_event"
+    assert record["error"]["retryable"] is False
+    assert "body.force: unknown field" in record["error"]["message"]
+    assert record["summary"] == NOTHING_DONE
+    assert Path(probe["files"][BATCH_UTILITY]).is_relative_to(artifact)
     assert probe["absent"] == ["handler.local", "boto3", "botocore"]
     assert probe["aws_sdk_loaded"] == []
 
@@ -155,10 +232,51 @@ def test_artifact_deletes_failed_tasks_through_the_emulator(artifact: Path, tmp_
         (result,) = probe["results"]
         assert result["ok"] is True
         assert result["trigger"] == "direct"
+        assert result["error"] is None
         [group] = result["groups"]
         assert group["server_group_id"] == DEMO_GROUP_WITH_FAILURES
         assert group["outcome"] == "deleted"
+        assert group["error"] is None
         assert len(group["failure_jobs"]) == 3
+        assert result["summary"] == {**NOTHING_DONE, "groups_found": 1, "deleted": 1, "failed_tasks_deleted": 3}
         assert emulator.state.failure_jobs(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES) == []
         assert [call.route for call in emulator.state.calls()] == ["list_failure_jobs", "delete_group_failure_jobs"]
+    assert probe["aws_sdk_loaded"] == []
+
+
+def test_artifact_sweeps_from_sqs_and_hands_back_only_the_transient_failure(artifact: Path, tmp_path: Path) -> None:
+    transient = json.dumps({"server_group_id": DEMO_GROUP_UNTOUCHED})
+    sweep = json.dumps({"all_server_groups": True, "project_id": DEMO_PROJECT_ID})
+    with SdrsEmulator() as emulator:
+        # Both tries (SDRS_MAX_ATTEMPTS=2) of the first message's listing meet a 503.
+        emulator.state.inject("list_failure_jobs", *[Fault(503, b"<html>busy</html>")] * 2)
+
+        probe = invoke(
+            artifact, tmp_path, [sqs_event(transient, sweep)], env={**emulator.environment(), "SDRS_MAX_ATTEMPTS": "2"}
+        )
+
+        [response] = probe["results"]
+        assert response["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
+        assert response["ok"] is False
+        failed, swept = response["records"]
+        assert failed["message_id"] == "msg-0"
+        [group] = failed["groups"]
+        assert (group["outcome"], group["error"]["retryable"]) == ("failed", True)
+        assert swept["message_id"] == "msg-1"
+        assert swept["ok"] is True
+        assert swept["summary"] == {
+            **NOTHING_DONE,
+            "groups_found": 4,
+            "deleted": 3,
+            "nothing_to_delete": 1,
+            "failed_tasks_deleted": 3 + 1205 + 2,
+        }
+        assert {g["server_group_id"] for g in swept["groups"]} == {
+            DEMO_GROUP_WITH_FAILURES,
+            DEMO_GROUP_CLEAN,
+            DEMO_GROUP_MANY_FAILURES,
+            DEMO_GROUP_UNTOUCHED,
+        }
+        assert [count for _, _, count in emulator.failed_task_counts()] == [0, 0, 0, 0]
+    assert Path(probe["files"][BATCH_UTILITY]).is_relative_to(artifact)
     assert probe["aws_sdk_loaded"] == []

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,37 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
     "sns-alarm-ok.json": ("sns_alarm", {}),
     "sns-alarm-insufficient-data.json": ("sns_alarm", {}),
     "sns-direct.json": ("sns", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    # A sweep: every group of the project (1210 failed tasks in all, under the brake's 2000).
+    "direct-sweep.json": (
+        "direct",
+        {
+            DEMO_GROUP_WITH_FAILURES: "deleted",
+            DEMO_GROUP_CLEAN: "nothing_to_delete",
+            DEMO_GROUP_MANY_FAILURES: "deleted",
+            DEMO_GROUP_UNTOUCHED: "deleted",
+        },
+    ),
+}
+SWEEPS = {"direct-sweep.json"}
+
+# SQS batches answer with one result per record instead: event file -> per record, in order,
+# (message id, dry run, {group: expected outcome}, error type or None).
+SQS_RECORD_IDS = (
+    "2e1424d4-f796-459a-8184-9c92662be6da",
+    "7a3f9c21-0b4e-4d8a-9f61-3c5e2b7d8a10",
+    "c80e8021-a70a-42c7-a470-796e1186f753",
+)
+EXPECTED_SQS: dict[str, list[tuple[str, bool, dict[str, str], str | None]]] = {
+    "sqs-batch.json": [
+        (SQS_RECORD_IDS[0], False, {DEMO_GROUP_WITH_FAILURES: "deleted"}, None),
+        (SQS_RECORD_IDS[1], True, {DEMO_GROUP_CLEAN: "nothing_to_delete"}, None),
+        (SQS_RECORD_IDS[2], False, {}, "invalid_event"),  # a path-traversal id: reported, not sent back
+    ],
 }
 
 
 def test_every_valid_sample_event_has_an_expectation() -> None:
-    assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(EXPECTED)
+    assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(EXPECTED | EXPECTED_SQS)
 
 
 @pytest.fixture
@@ -74,8 +101,13 @@ def _clean_env(**overrides: str) -> dict[str, str]:
     return {**env, **overrides}
 
 
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+def _run(*args: str, env: dict[str, str], emulator: SdrsEmulator | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+    if emulator is not None:  # it records a request once it has answered it: wait for the last record
+        give_up = time.monotonic() + 5
+        while emulator.state.in_flight and time.monotonic() < give_up:
+            time.sleep(0.002)
+    return done
 
 
 def _counts(state: EmulatorState) -> dict[str, int]:
@@ -88,7 +120,7 @@ def test_cli_against_emulator(emulator: SdrsEmulator, event_file: str) -> None:
     before = _counts(emulator.state)
     env = _clean_env(**emulator.environment(), SDRS_SERVER_GROUP_IDS=SCHEDULED_GROUPS)
 
-    done = _run("invoke", str(EVENTS / event_file), env=env)
+    done = _run("invoke", str(EVENTS / event_file), env=env, emulator=emulator)
 
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
@@ -108,14 +140,69 @@ def test_cli_against_emulator(emulator: SdrsEmulator, event_file: str) -> None:
     assert not emulator.state.calls("delete_all_failure_jobs")
     deletes = {call.path.split("/")[4] for call in emulator.state.calls("delete_group_failure_jobs")}
     assert deletes == {gid for gid, outcome in expected_outcomes.items() if outcome == "deleted"}
+    listings = emulator.state.calls("list_server_groups")
+    assert len(listings) == (1 if event_file in SWEEPS else 0)
     if not expected_outcomes:
         assert calls == []
     assert "sdrs-cleanup: ok" in done.stderr
+    assert result["summary"]["groups_found"] == len(expected_outcomes)
+    assert result["summary"]["failed_tasks_deleted"] == sum(
+        before[gid] for gid, outcome in expected_outcomes.items() if outcome == "deleted"
+    )
+
+
+@pytest.mark.parametrize("event_file", sorted(EXPECTED_SQS))
+def test_cli_sqs_batch_against_emulator(emulator: SdrsEmulator, event_file: str) -> None:
+    expected_records = EXPECTED_SQS[event_file]
+    before = _counts(emulator.state)
+    done = _run("invoke", str(EVENTS / event_file), env=_clean_env(**emulator.environment()), emulator=emulator)
+
+    result: dict[str, Any] = json.loads(done.stdout)
+    invalid = any(error is not None for *_, error in expected_records)
+    assert done.returncode == (1 if invalid else 0), done.stderr
+    assert result["ok"] is not invalid
+    assert result["trigger"] == "sqs"
+    assert result["batchItemFailures"] == []  # an invalid body can never succeed: not redelivered
+    assert [r["message_id"] for r in result["records"]] == [message_id for message_id, *_ in expected_records]
+    deleted: set[str] = set()
+    for record, (_, dry_run, outcomes, error) in zip(result["records"], expected_records, strict=True):
+        assert record["trigger"] == "sqs"
+        assert record["dry_run"] is dry_run
+        assert {g["server_group_id"]: g["outcome"] for g in record["groups"]} == outcomes
+        assert (record["error"] or {}).get("type") == error
+        assert record["ok"] is (error is None)
+        deleted |= {gid for gid, outcome in outcomes.items() if outcome == "deleted"}
+    after = _counts(emulator.state)
+    assert after == {gid: 0 if gid in deleted else count for gid, count in before.items()}
+    assert {c.path.split("/")[4] for c in emulator.state.calls("delete_group_failure_jobs")} == deleted
+    audited = [c.query for c in emulator.state.calls("list_failure_jobs")]
+    named = {gid for _, _, outcomes, _ in expected_records for gid in outcomes}
+    assert len(audited) == len(named)  # one listing per named group; none for the invalid record
+    assert all(call.status != 401 for call in emulator.state.calls())
+    assert not emulator.state.calls("delete_all_failure_jobs")
+    assert f"SQS batch of {len(expected_records)} record(s), 0 sent back" in done.stderr
+
+
+def test_sqs_record_failing_transiently_is_sent_back(emulator: SdrsEmulator) -> None:
+    from handler.local.emulator import Fault
+
+    emulator.state.inject("delete_group_failure_jobs", Fault(503, b"<html>busy</html>"))
+    env = _clean_env(**emulator.environment(), SDRS_MAX_ATTEMPTS="1")
+    done = _run("invoke", str(EVENTS / "sqs-batch.json"), env=env, emulator=emulator)
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["batchItemFailures"] == [{"itemIdentifier": SQS_RECORD_IDS[0]}]
+    first = result["records"][0]
+    assert [(g["outcome"], g["status_code"], g["error"]["retryable"]) for g in first["groups"]] == [
+        ("failed", 503, True)
+    ]
+    assert emulator.state.failure_jobs(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES)  # still there for the retry
+    assert "SQS batch of 3 record(s), 1 sent back" in done.stderr
 
 
 def test_paging_over_loopback_fetches_every_failed_task(emulator: SdrsEmulator) -> None:
     event = EVENTS / "direct-several-groups.json"
-    done = _run("invoke", str(event), env=_clean_env(**emulator.environment()))
+    done = _run("invoke", str(event), env=_clean_env(**emulator.environment()), emulator=emulator)
     result = json.loads(done.stdout)
     many = next(g for g in result["groups"] if g["server_group_id"] == DEMO_GROUP_MANY_FAILURES)
     assert len(many["failure_jobs"]) == 1205
@@ -127,7 +214,11 @@ def test_paging_over_loopback_fetches_every_failed_task(emulator: SdrsEmulator) 
 def test_dry_run_flag_deletes_nothing(emulator: SdrsEmulator) -> None:
     before = _counts(emulator.state)
     done = _run(
-        "invoke", str(EVENTS / "direct-several-groups.json"), "--dry-run", env=_clean_env(**emulator.environment())
+        "invoke",
+        str(EVENTS / "direct-several-groups.json"),
+        "--dry-run",
+        env=_clean_env(**emulator.environment()),
+        emulator=emulator,
     )
     result = json.loads(done.stdout)
     assert done.returncode == 0
@@ -139,7 +230,7 @@ def test_dry_run_flag_deletes_nothing(emulator: SdrsEmulator) -> None:
 
 def test_wrong_secret_key_fails_once_per_group_and_is_never_retried(emulator: SdrsEmulator) -> None:
     env = _clean_env(**{**emulator.environment(), "HUAWEICLOUD_SDK_SK": "not-the-right-secret"})
-    done = _run("invoke", str(EVENTS / "direct-several-groups.json"), env=env)
+    done = _run("invoke", str(EVENTS / "direct-several-groups.json"), env=env, emulator=emulator)
     assert done.returncode == 1
     result = json.loads(done.stdout)
     assert {g["outcome"] for g in result["groups"]} == {"failed"}
@@ -156,7 +247,7 @@ def test_transient_failure_of_an_async_trigger_is_raised_and_shown(emulator: Sdr
 
     emulator.state.inject("delete_group_failure_jobs", *[Fault(503, b"<html>busy</html>")] * 2)
     env = _clean_env(**emulator.environment(), SDRS_MAX_ATTEMPTS="2")
-    done = _run("invoke", str(EVENTS / "eventbridge-custom.json"), env=env)
+    done = _run("invoke", str(EVENTS / "eventbridge-custom.json"), env=env, emulator=emulator)
     assert done.returncode == 1
     result = json.loads(done.stdout)
     (group,) = result["groups"]

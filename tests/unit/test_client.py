@@ -28,6 +28,7 @@ PROJECT = "0123456789abcdef0123456789abcdef"
 GROUP = "decf224d-87fe-403a-8721-037a1a45c287"
 CREDENTIALS = Credentials("AKCLIENTTEST0001", "SKCLIENTTEST-secret", "TOKENCLIENTTEST")
 LIST_PATH = f"/v1/{PROJECT}/task-center/failure-jobs"
+SERVER_GROUPS_URL = f"{ENDPOINT}/v1/{PROJECT}/server-groups"
 DELETE_PATH = f"/v1/{PROJECT}/task-center/{GROUP}/failure-jobs/batch"
 PROJECT_WIDE_PATH = f"/v1/{PROJECT}/task-center/failure-jobs/batch"
 LIST_URL, DELETE_URL, PROJECT_WIDE_URL = (ENDPOINT + p for p in (LIST_PATH, DELETE_PATH, PROJECT_WIDE_PATH))
@@ -82,9 +83,16 @@ def make_client(clock: FakeClock) -> Iterator[Callable[..., SdrsClient]]:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        page_size: int = PAGE_SIZE,
     ) -> SdrsClient:
         connection = connect(ENDPOINT, CREDENTIALS, connect_timeout=connect_timeout, read_timeout=read_timeout)
-        client = SdrsClient(connection, retry or RetryPolicy(), sleep=clock.sleep, rng=rng or SequenceRng([0.5]))
+        client = SdrsClient(
+            connection,
+            retry or RetryPolicy(),
+            sleep=clock.sleep,
+            rng=rng or SequenceRng([0.5]),
+            page_size=page_size,
+        )
         made.append(client)
         return client
 
@@ -240,6 +248,81 @@ def test_malformed_listing_is_response_invalid(
     assert (error.code, error.status_code, error.request_id, error.attempts) == ("Response.Invalid", 200, "rid-bad", 1)
     assert route.call_count == 1
     assert clock.sleeps == []
+
+
+def test_custom_page_size_is_the_listing_limit(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(7))
+    result = make_client(page_size=3).list_failure_jobs(PROJECT, GROUP, deadline(clock))
+    assert result.jobs == make_failure_jobs(7, GROUP)
+    assert [(c.request.url.params["limit"], c.request.url.params["offset"]) for c in route.calls] == [
+        ("3", "0"),
+        ("3", "3"),
+        ("3", "6"),
+    ]
+
+
+# --- the protection-group listing (sweeps) ---------------------------------------------------
+
+
+def groups_page(count: int, ids: list[str], request_id: str = "rid-groups") -> httpx.Response:
+    body = {"count": count, "server_groups": [{"id": gid, "name": f"pg-{gid[:8]}"} for gid in ids]}
+    return httpx.Response(200, headers={"X-Request-Id": request_id}, json=body)
+
+
+@pytest.mark.parametrize(("offset", "page_size"), [(0, PAGE_SIZE), (0, 5), (10, 5)])
+def test_server_groups_page(
+    offset: int,
+    page_size: int,
+    sdrs_api: respx.Router,
+    make_client: Callable[..., SdrsClient],
+    clock: FakeClock,
+) -> None:
+    ids = [GROUP, "5f8a7e3c-2b1d-4c6e-9a0f-1e2d3c4b5a69"]
+    route = sdrs_api.get(SERVER_GROUPS_URL).mock(return_value=groups_page(12, ids, "rid-page"))
+
+    page = make_client(page_size=page_size).server_groups_page(PROJECT, offset, deadline(clock))
+
+    assert page.count == 12  # the project's total, not this page's length
+    assert [group["id"] for group in page.server_groups] == ids
+    assert (page.reply.status_code, page.reply.request_id, page.reply.attempts) == (200, "rid-page", 1)
+    request = route.calls.last.request
+    assert request.url.query.decode() == f"limit={page_size}&offset={offset}"  # canonical, as signed
+    assert request.headers["X-Project-Id"] == PROJECT
+    assert signature_problem(request, CREDENTIALS.access_key, CREDENTIALS.secret_key) is None
+
+
+def test_server_groups_page_is_retried(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.get(SERVER_GROUPS_URL).mock(side_effect=[sdrs_error(503), groups_page(1, [GROUP], "rid-ok")])
+    page = make_client().server_groups_page(PROJECT, 0, deadline(clock))
+    assert (page.count, page.reply.request_id, page.reply.attempts) == (1, "rid-ok", 2)
+    assert route.call_count == 2
+    assert len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"server_groups": []}',
+        b'{"count": 1}',
+        b'{"count": 1, "failure_jobs": []}',
+        b'{"count": -1, "server_groups": []}',
+        b'{"count": true, "server_groups": []}',
+        b'{"count": 1, "server_groups": ["decf224d-87fe-403a-8721-037a1a45c287"]}',
+    ],
+)
+def test_malformed_server_groups_page_is_response_invalid(
+    body: bytes, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    sdrs_api.get(SERVER_GROUPS_URL).mock(return_value=httpx.Response(200, headers={"X-Request-Id": "r"}, content=body))
+    with pytest.raises(SdrsApiError) as caught:
+        make_client().server_groups_page(PROJECT, 0, deadline(clock))
+    assert (caught.value.code, caught.value.retryable, caught.value.request_id) == ("Response.Invalid", True, "r")
+    assert "server_groups" in caught.value.message
 
 
 def test_delete_group(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
@@ -680,6 +763,8 @@ def test_bad_project_id_is_refused_before_any_request(
         client.delete_group_failure_jobs(bad, GROUP, deadline(clock))
     with pytest.raises(ValueError, match="project id"):
         client.list_failure_jobs(bad, GROUP, deadline(clock))
+    with pytest.raises(ValueError, match="project id"):
+        client.server_groups_page(bad, 0, deadline(clock))
     assert any_request.call_count == 0
 
 

@@ -100,8 +100,9 @@ def test_permanent_error_on_delete_is_reported_not_raised(
     result = lambda_handler(event, lambda_context)  # never raises, whatever the trigger
 
     assert result["ok"] is False
-    assert result["error"]["type"] == "group_failures"
+    assert (result["error"]["type"], result["error"]["retryable"]) == ("group_failures", False)
     assert G in result["error"]["message"]
+    assert result["summary"]["failed"] == result["summary"]["groups_found"] == 1
     (group,) = result["groups"]
     deletes = fake_sdrs.calls("DELETE")
     assert len(deletes) == 1  # a 400 is not retried
@@ -246,11 +247,40 @@ def test_plain_direct_request_reports_a_retryable_failure(env: Any, fake_sdrs: F
     assert result["groups"][0]["error"]["retryable"] is True
 
 
-def test_out_of_time_before_any_call(env: Any, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_too_little_time_to_start_defers_the_group(env: Any, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+    """2.5 s left, less the 2 s deadline margin, is under the 5 s group start margin: the
+    group is not started (deferred, no request) rather than failed."""
+    lambda_context.remaining_millis = 2_500
+    result = lambda_handler({"server_group_id": G}, lambda_context)  # direct: returns
+    (group,) = result["groups"]
+    assert (group["outcome"], group["attempts"], group["status_code"]) == ("deferred", 0, None)
+    assert (group["error"]["code"], group["error"]["retryable"]) == ("Deadline.Deferred", True)
+    assert (result["ok"], result["error"]["type"], result["error"]["retryable"]) == (False, "deadline", True)
+    assert result["summary"]["deferred"] == 1
+    assert fake_sdrs.requests == []
+    # A one-off asynchronous event would be lost: it raises so that Lambda retries it.
+    with pytest.raises(TransientFailure) as raised:
+        lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context)
+    assert "deferred" in str(raised.value)
+    assert raised.value.result["groups"][0]["outcome"] == "deferred"
+    # The timer comes back anyway: a scheduled event with deferred groups returns.
+    scheduled = lambda_handler(scheduled_event(), lambda_context)
+    assert (scheduled["trigger"], scheduled["groups"][0]["outcome"]) == ("eventbridge_scheduled", "deferred")
+    assert fake_sdrs.requests == []
+
+
+def test_out_of_time_before_any_call(
+    env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no group start margin the group is started, but 0.5 s is less than one attempt
+    needs: the client gives up before sending anything (failed, retryable)."""
+    monkeypatch.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "0")
     lambda_context.remaining_millis = 2_500  # less than the margin plus one attempt
     result = lambda_handler({"server_group_id": G}, lambda_context)
     (group,) = result["groups"]
     assert (group["outcome"], group["error"]["retryable"], group["attempts"]) == ("failed", True, 0)
+    assert group["error"]["code"] == "Deadline.Exceeded"
+    assert result["error"]["type"] == "group_failures"
     assert fake_sdrs.requests == []
     with pytest.raises(TransientFailure):
         lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context)

@@ -19,6 +19,8 @@ from tests.event_model import (
     eventbridge_event,
     expected_calls,
     expected_from_event,
+    expected_listing_calls,
+    is_sqs_event,
     scheduled_event,
     sns_event,
 )
@@ -42,14 +44,27 @@ from tests.fake_sdrs import (
 )
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-VALID_EVENTS = sorted(EVENTS_DIR.glob("*.json"))
+ALL_SAMPLES = sorted(EVENTS_DIR.glob("*.json"))
+# SQS batches are one request per record, some of which may be invalid: tests/unit/test_sqs.py.
+VALID_EVENTS = [p for p in ALL_SAMPLES if not is_sqs_event(json.loads(p.read_text()))]
 SCHEDULED_IDS = (GROUP_SCHEDULED, GROUP_CLEAN)
 
 AUTHORIZATION = re.compile(
     rf"SDK-HMAC-SHA256 Access={re.escape(ACCESS_KEY)}, "
     r"SignedHeaders=host;x-project-id;x-sdk-date, Signature=[0-9a-f]{64}"
 )
-RESULT_KEYS = {"ok", "trigger", "dry_run", "groups", "error"}
+RESULT_KEYS = {"ok", "trigger", "dry_run", "groups", "error", "summary"}
+SUMMARY_KEYS = {
+    "groups_found",
+    "deleted",
+    "nothing_to_delete",
+    "would_delete",
+    "failed",
+    "deferred",
+    "held",
+    "failed_tasks_deleted",
+}
+EMPTY_SUMMARY = dict.fromkeys(SUMMARY_KEYS, 0)
 GROUP_KEYS = {
     "project_id",
     "server_group_id",
@@ -76,11 +91,53 @@ def assert_signed_for(request: SeenRequest, project_id: str) -> None:
     assert request.status in (200, 204), f"{request.method} {request.path} answered {request.status}"
 
 
-def assert_never_project_wide(fake: FakeSdrs) -> None:
+def assert_never_project_wide(fake: FakeSdrs, untouched_may_change: bool = False) -> None:
+    """No project-wide delete; and GROUP_UNTOUCHED, named by no event, kept its failed tasks
+    (unless the invocation was a real sweep of its project, which legitimately clears it)."""
     assert fake.project_wide_deletes == []
     assert not any(r.method == "DELETE" and PROJECT_WIDE_DELETE_PATH_RE.fullmatch(r.path) for r in fake.requests)
-    untouched = make_failure_jobs(SEEDED_GROUPS[GROUP_UNTOUCHED], GROUP_UNTOUCHED)
-    assert fake.failure_jobs(PROJECT_ID, GROUP_UNTOUCHED) == untouched
+    if not untouched_may_change:
+        untouched = make_failure_jobs(SEEDED_GROUPS[GROUP_UNTOUCHED], GROUP_UNTOUCHED)
+        assert fake.failure_jobs(PROJECT_ID, GROUP_UNTOUCHED) == untouched
+
+
+def expected_summary(jobs: list[list[dict[str, Any]]], dry_run: bool) -> dict[str, int]:
+    """The summary of a fully successful run over groups holding these failed tasks."""
+    with_tasks = [j for j in jobs if j]
+    return {
+        **EMPTY_SUMMARY,
+        "groups_found": len(jobs),
+        "nothing_to_delete": len(jobs) - len(with_tasks),
+        "would_delete": len(with_tasks) if dry_run else 0,
+        "deleted": 0 if dry_run else len(with_tasks),
+        "failed_tasks_deleted": 0 if dry_run else sum(len(j) for j in with_tasks),
+    }
+
+
+def _key(call: tuple[str, str, dict[str, str]]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    method, path, query = call
+    return method, path, tuple(sorted(query.items()))
+
+
+def assert_phases(fake: FakeSdrs, want_calls: list[tuple[str, str, dict[str, str]]], sweep_project: str | None) -> None:
+    """The requests sent, phase by phase. Groups are audited and deleted concurrently, so the
+    order between groups is free; but exactly the wanted requests are sent, each group's
+    pages come in order, the sweep's first listing page comes first and all listing pages
+    precede the audits, and every audit precedes the first DELETE."""
+    sent = [(r.method, r.path, r.query) for r in fake.requests]
+    assert sorted(map(_key, sent)) == sorted(map(_key, want_calls))
+    kinds = [r.kind for r in fake.requests]
+    listing = [i for i, k in enumerate(kinds) if k == "server_groups"]
+    audits = [i for i, k in enumerate(kinds) if k == "failure_jobs"]
+    deletes = [i for i, k in enumerate(kinds) if k == "delete"]
+    if sweep_project is not None:
+        assert fake.requests[listing[0]].offset == 0
+        assert not audits or max(listing) < min(audits)
+    if audits and deletes:
+        assert max(audits) < min(deletes)
+    for group in {c[2]["server_group_id"] for c in want_calls if "server_group_id" in c[2]}:
+        pages = [c for c in sent if c[2].get("server_group_id") == group]
+        assert pages == [c for c in want_calls if c[2].get("server_group_id") == group]
 
 
 def check_invocation(
@@ -90,6 +147,7 @@ def check_invocation(
     targets: tuple[tuple[str, str], ...],
     dry_run: bool,
     jobs_before: dict[tuple[str, str], list[dict[str, Any]]],
+    sweep_project: str | None = None,
 ) -> None:
     """The requests sent and the result returned for a successful invocation."""
     assert set(result) == RESULT_KEYS
@@ -97,9 +155,12 @@ def check_invocation(
     assert result["error"] is None
     assert result["trigger"] == expected_trigger
     assert result["dry_run"] is dry_run
+    assert result["summary"] == expected_summary([jobs_before[t] for t in targets], dry_run)
 
     want_calls = [c for t in targets for c in expected_calls(*t, len(jobs_before[t]), dry_run)]
-    assert [(r.method, r.path, r.query) for r in fake.requests] == want_calls
+    if sweep_project is not None:
+        want_calls = expected_listing_calls(sweep_project, len(targets)) + want_calls
+    assert_phases(fake, want_calls, sweep_project)
     for request in fake.requests:
         project = re.match(r"/v1/([^/]+)/", request.path)
         assert project is not None
@@ -125,7 +186,7 @@ def check_invocation(
         else:
             assert (group["outcome"], group["status_code"], group["attempts"]) == ("deleted", 204, 1)
             assert fake.failure_jobs(*target) == []
-    assert_never_project_wide(fake)
+    assert_never_project_wide(fake, untouched_may_change=sweep_project == PROJECT_ID and not dry_run)
 
 
 def invoke_and_check(
@@ -134,9 +195,14 @@ def invoke_and_check(
     expected = expected_from_event(
         event, default_project=PROJECT_ID, scheduled_group_ids=scheduled_ids, force_dry_run=force_dry_run
     )
-    before = {t: fake.failure_jobs(*t) for t in expected.targets}
+    targets = expected.targets
+    if expected.sweep_project is not None:  # every group the API lists, sorted by id
+        project = expected.sweep_project
+        targets = tuple((project, gid) for gid in sorted(item["id"] for item in fake.server_groups(project)))
+        assert targets, "a sweep sample should find groups"
+    before = {t: fake.failure_jobs(*t) for t in targets}
     result = lambda_handler(event, context)
-    check_invocation(fake, result, expected.trigger, expected.targets, expected.dry_run, before)
+    check_invocation(fake, result, expected.trigger, targets, expected.dry_run, before, expected.sweep_project)
     return result
 
 
@@ -147,11 +213,13 @@ def scheduled_env(sdrs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_there_are_samples_for_every_documented_trigger() -> None:
-    triggers = {
-        expected_from_event(load(p), default_project=PROJECT_ID, scheduled_group_ids=SCHEDULED_IDS).trigger
+    expected = [
+        expected_from_event(load(p), default_project=PROJECT_ID, scheduled_group_ids=SCHEDULED_IDS)
         for p in VALID_EVENTS
-    }
-    assert triggers >= {"direct", "eventbridge", "eventbridge_scheduled", "sns", "sns_alarm"}
+    ]
+    assert {e.trigger for e in expected} >= {"direct", "eventbridge", "eventbridge_scheduled", "sns", "sns_alarm"}
+    assert any(e.sweep_project for e in expected), "a sweep sample"
+    assert any(is_sqs_event(load(p)) for p in ALL_SAMPLES), "an SQS batch sample"
 
 
 @pytest.mark.parametrize("path", VALID_EVENTS, ids=[p.name for p in VALID_EVENTS])
@@ -180,7 +248,14 @@ def test_alarm_leaving_alarm_state_calls_nothing(
     name: str, sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     result = lambda_handler(load(EVENTS_DIR / name), lambda_context)
-    assert result == {"ok": True, "trigger": "sns_alarm", "dry_run": False, "groups": [], "error": None}
+    assert result == {
+        "ok": True,
+        "trigger": "sns_alarm",
+        "dry_run": False,
+        "groups": [],
+        "error": None,
+        "summary": EMPTY_SUMMARY,
+    }
     assert fake_sdrs.requests == []
 
 
@@ -377,10 +452,20 @@ def test_sns_with_several_records_cleans_every_named_group(
     )
     result = invoke_and_check(fake_sdrs, lambda_context, event)
     assert [g["server_group_id"] for g in result["groups"]] == [GROUP_WITH_FAILURES, GROUP_MANY_FAILURES]
-    assert [r.path for r in fake_sdrs.calls("DELETE")] == [
-        group_delete_path(PROJECT_ID, GROUP_WITH_FAILURES),
-        group_delete_path(PROJECT_ID, GROUP_MANY_FAILURES),
-    ]
+    # each group deleted once (concurrently: in no particular order)
+    assert sorted(r.path for r in fake_sdrs.calls("DELETE")) == sorted(
+        [group_delete_path(PROJECT_ID, GROUP_WITH_FAILURES), group_delete_path(PROJECT_ID, GROUP_MANY_FAILURES)]
+    )
+
+
+def test_sns_records_may_agree_on_a_dry_run(sdrs_env: dict[str, str], fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+    event = sns_event(
+        {"server_group_id": GROUP_WITH_FAILURES, "dry_run": True},
+        {"server_group_ids": [GROUP_CLEAN], "dry_run": True},
+    )
+    result = invoke_and_check(fake_sdrs, lambda_context, event)
+    assert [g["outcome"] for g in result["groups"]] == ["would_delete", "nothing_to_delete"]
+    assert fake_sdrs.calls("DELETE") == []
 
 
 def test_every_request_goes_to_the_regional_endpoint_and_lists_by_group(

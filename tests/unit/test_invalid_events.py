@@ -46,24 +46,6 @@ def oversized_eventbridge_event() -> dict[str, Any]:
     return event
 
 
-def sqs_event() -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
-                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
-                "body": json.dumps({"server_group_id": G}),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:sdrs-cleanup",
-                "awsRegion": "eu-west-1",
-            }
-        ]
-    }
-
-
 def _without(event: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in event.items() if k != key}
 
@@ -162,9 +144,41 @@ INLINE_CASES = [
         id="alarm-bad-project-dimension",
     ),
     pytest.param(sns_event(alarm_message("BROKEN", {"ServerGroupId": G})), "NewStateValue", id="alarm-unknown-state"),
-    # other event sources
-    pytest.param(sqs_event(), "aws:sqs", id="sqs"),
+    # sweeps: all_server_groups is true or absent, and excludes naming groups
+    pytest.param({"all_server_groups": False}, "all_server_groups", id="sweep-false"),
+    pytest.param({"all_server_groups": "true"}, "all_server_groups", id="sweep-string"),
+    pytest.param({"all_server_groups": 1}, "all_server_groups", id="sweep-int"),
+    pytest.param({"all_server_groups": True, "server_group_id": G}, "exactly one", id="sweep-and-id"),
+    pytest.param({"all_server_groups": True, "server_group_ids": [G]}, "exactly one", id="sweep-and-ids"),
+    pytest.param({"all_server_groups": True, "project_id": "../x"}, "project_id", id="sweep-bad-project"),
+    pytest.param(eventbridge_event({"all_server_groups": False}), "all_server_groups", id="eventbridge-sweep-false"),
+    # max_failed_tasks: a strict int, 0 .. 1 000 000
+    pytest.param({"server_group_id": G, "max_failed_tasks": -1}, "max_failed_tasks", id="max-tasks-negative"),
+    pytest.param({"server_group_id": G, "max_failed_tasks": 1_000_001}, "max_failed_tasks", id="max-tasks-too-big"),
+    pytest.param({"server_group_id": G, "max_failed_tasks": "10"}, "max_failed_tasks", id="max-tasks-string"),
+    pytest.param({"server_group_id": G, "max_failed_tasks": 10.0}, "max_failed_tasks", id="max-tasks-float"),
+    pytest.param({"server_group_id": G, "max_failed_tasks": True}, "max_failed_tasks", id="max-tasks-bool"),
+    # several SNS records merge only plain group lists that agree on dry_run
+    pytest.param(
+        sns_event({"server_group_id": G}, {"all_server_groups": True}), "SNS event of its own", id="sns-sweep-of-two"
+    ),
+    pytest.param(
+        sns_event({"server_group_id": G}, {"server_group_id": G, "max_failed_tasks": 5}),
+        "SNS event of its own",
+        id="sns-max-tasks-of-two",
+    ),
+    pytest.param(
+        sns_event({"server_group_id": G}, {"server_group_id": G, "dry_run": True}), "dry_run", id="sns-dry-run-disagree"
+    ),
+    pytest.param(
+        sns_event(alarm_message("ALARM", {"ServerGroupId": G}), {"server_group_id": G, "dry_run": True}),
+        "dry_run",
+        id="sns-alarm-and-dry-run",
+    ),
+    # other event sources (SQS is accepted: tests/unit/test_sqs.py)
     pytest.param({"Records": [{"eventSource": "aws:s3"}]}, "aws:s3", id="s3"),
+    pytest.param({"Records": [{"EventSource": "aws:kinesis"}]}, "aws:kinesis", id="kinesis"),
+    pytest.param({"Records": "not a list"}, "Records", id="records-not-a-list"),
 ]
 
 
@@ -172,7 +186,9 @@ def assert_refused(result: dict[str, Any], error_type: str, fragment: str, route
     assert result["ok"] is False
     assert result["groups"] == []
     assert result["error"]["type"] == error_type
+    assert result["error"]["retryable"] is False
     assert fragment in result["error"]["message"], result["error"]["message"]
+    assert result["summary"]["groups_found"] == 0
     assert router.calls.call_count == 0
 
 
@@ -281,6 +297,38 @@ CONFIGURATION_CASES = [
     pytest.param({"SDRS_DRY_RUN": "maybe"}, DIRECT, "SDRS_DRY_RUN", id="dry-run-flag-unparseable"),
     pytest.param({"SDRS_MAX_ATTEMPTS": "0"}, DIRECT, "SDRS_MAX_ATTEMPTS", id="max-attempts-zero"),
     pytest.param({"SDRS_READ_TIMEOUT": "soon"}, DIRECT, "SDRS_READ_TIMEOUT", id="read-timeout-not-a-number"),
+    # sweeps and their settings
+    pytest.param(
+        {"HUAWEICLOUD_SDK_PROJECT_ID": None},
+        {"all_server_groups": True},
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+        id="sweep-no-project",
+    ),
+    pytest.param(
+        {"HUAWEICLOUD_SDK_PROJECT_ID": None, "SDRS_SERVER_GROUP_IDS": "all"},
+        scheduled_event(),
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+        id="scheduled-sweep-no-project",
+    ),
+    pytest.param(
+        {"HUAWEICLOUD_SDK_AK": None, "HUAWEICLOUD_SDK_SK": None},
+        {"all_server_groups": True},
+        "HUAWEICLOUD_SDK_AK",
+        id="sweep-no-credentials",
+    ),
+    pytest.param({"SDRS_MAX_FAILED_TASKS": "-1"}, DIRECT, "SDRS_MAX_FAILED_TASKS", id="max-failed-tasks-negative"),
+    pytest.param({"SDRS_MAX_FAILED_TASKS": "2.5"}, DIRECT, "SDRS_MAX_FAILED_TASKS", id="max-failed-tasks-fraction"),
+    pytest.param({"SDRS_MAX_CONCURRENCY": "0"}, DIRECT, "SDRS_MAX_CONCURRENCY", id="max-concurrency-zero"),
+    pytest.param({"SDRS_MAX_CONCURRENCY": "65"}, DIRECT, "SDRS_MAX_CONCURRENCY", id="max-concurrency-65"),
+    pytest.param({"SDRS_PAGE_SIZE": "0"}, DIRECT, "SDRS_PAGE_SIZE", id="page-size-zero"),
+    pytest.param({"SDRS_PAGE_SIZE": "1001"}, DIRECT, "SDRS_PAGE_SIZE", id="page-size-1001"),
+    pytest.param(
+        {"SDRS_GROUP_START_MARGIN_SECONDS": "-1"}, DIRECT, "SDRS_GROUP_START_MARGIN_SECONDS", id="start-margin-negative"
+    ),
+    pytest.param(
+        {"SDRS_DEADLINE_MARGIN_SECONDS": "soon"}, DIRECT, "SDRS_DEADLINE_MARGIN_SECONDS", id="deadline-margin-word"
+    ),
+    pytest.param({"SDRS_SERVER_GROUP_IDS": "all,../x"}, scheduled_event(), "SDRS_SERVER_GROUP_IDS", id="all-and-more"),
 ]
 
 

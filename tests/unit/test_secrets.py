@@ -273,7 +273,7 @@ def test_server_errors_until_exhausted_raise_for_async_trigger(
     assert isinstance(exc, app.TransientFailure)
     message = str(exc)
     assert GROUP_WITH_FAILURES in message
-    assert "1 group(s)" in message
+    assert "1 of 1 groups failed" in message
     assert "retries the event" in message
     group = exc.result["groups"][0]
     assert (group["error"]["code"], group["error"]["retryable"], group["status_code"]) == ("SDRS.0006", True, 500)
@@ -343,6 +343,51 @@ def test_gateway_echoing_the_access_key(capture: Capture, fake: FakeSdrs, lambda
     assert "ak not exist" in result["groups"][0]["error"]["message"]
     capture.collect(result)
     assert "ak not exist" in capture.logs
+    capture.assert_clean()
+
+
+def test_sweep(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+    """A sweep of the default project: its listing first answers with the gateway echoing the
+    AK (retried), and one group's DELETE is refused with the AK echoed again."""
+    echo = f"Incorrect IAM authentication information: Get secretKey failed,ak:{AK},err:ak not exist"
+    fake.fail("GET", 503, body={"error_code": "APIGW.0202", "error_msg": echo}, kind="server_groups", times=1)
+    fake.fail("DELETE", 401, body={"error_code": "APIGW.0301", "error_msg": echo}, server_group_id=GROUP_WITH_FAILURES)
+
+    result, exc = invoke({"all_server_groups": True}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert [r.status for r in fake.calls(kind="server_groups")] == [503, 200]
+    failed = [g for g in result["groups"] if g["outcome"] == "failed"]
+    assert [(g["server_group_id"], g["error"]["code"]) for g in failed] == [(GROUP_WITH_FAILURES, "APIGW.0301")]
+    assert "ak not exist" in failed[0]["error"]["message"]
+    assert result["summary"]["deleted"] > 0
+    assert_secrets_were_on_the_wire(fake)
+    texts = capture.collect(result)
+    assert "protection groups found" in capture.logs
+    assert "GroupsProcessed" in texts["stdout"]
+    capture.assert_clean()
+
+
+def test_sqs_batch(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+    fake.fail("GET", error=ConnectErrorNamingEverything, server_group_id=GROUP_CLEAN)
+    event = {
+        "Records": [
+            {"messageId": f"m{i}", "body": json.dumps(body), "eventSource": "aws:sqs"}
+            for i, body in enumerate([{"server_group_id": GROUP_WITH_FAILURES}, {"server_group_id": GROUP_CLEAN}])
+        ]
+    }
+
+    result, exc = invoke(event, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m1"}]
+    assert [r["groups"][0]["outcome"] for r in result["records"]] == ["deleted", "failed"]
+    assert result["records"][1]["groups"][0]["error"]["code"] == "Network.Error"
+    assert_secrets_were_on_the_wire(fake)
+    capture.collect(result)
+    assert GROUP_CLEAN in capture.logs
     capture.assert_clean()
 
 
@@ -420,7 +465,8 @@ def test_reprs_hide_the_secrets(canary_env: dict[str, str]) -> None:
     assert credentials.secrets() == SECRETS  # the canaries are really inside
     auth = AkSkAuth(credentials, PROJECT_ID)
     client = app.sdrs_client(settings)
-    objects: list[object] = [settings, credentials, auth, client, client._http, client._http.auth, app._clients]
+    connection = client._connection
+    objects: list[object] = [settings, credentials, auth, client, connection, connection.auth, app._clients]
     for obj in objects:
         for text in (repr(obj), str(obj), f"{obj}", f"{obj!r}"):
             assert_no_secrets(text, type(obj).__name__)
