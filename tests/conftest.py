@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import respx
 
+from handler import app
 from tests.fake_sdrs import ACCESS_KEY, PROJECT_ID, REGION, SECRET_KEY, FakeSdrs, make_failure_jobs
 
 
@@ -62,7 +63,6 @@ def sdrs_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _fresh_sdrs_clients() -> Iterator[None]:
     """Warm invocations reuse a cached client; tests must not share one."""
-    from handler import app
 
     def clear() -> None:
         for client in app._clients.values():
@@ -123,3 +123,11 @@ def handler_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     clock = ManualClock()
     monkeypatch.setattr(app, "Deadline", functools.partial(Deadline, clock=clock))
     return clock
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The client's back-off sleeps, recorded instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr(app, "SdrsClient", functools.partial(app.SdrsClient, sleep=slept.append))
+    return slept

@@ -4,14 +4,12 @@ triggers (so Lambda retries the event) and are reported as retryable otherwise."
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from handler import app
 from handler.app import TransientFailure, lambda_handler
 from tests.event_model import alarm_message, eventbridge_event, expected_from_event, scheduled_event, sns_event
 from tests.fake_sdrs import (
@@ -44,14 +42,6 @@ TRIGGERS = [
     pytest.param(sns_event({"server_group_id": G}), True, id="sns"),
     pytest.param(sns_event(alarm_message("ALARM", {"ServerGroupId": G, "ProjectId": PROJECT_ID})), True, id="alarm"),
 ]
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's back-off sleeps, recorded instead of slept."""
-    slept: list[float] = []
-    monkeypatch.setattr(app, "SdrsClient", functools.partial(app.SdrsClient, sleep=slept.append))
-    return slept
 
 
 @pytest.fixture

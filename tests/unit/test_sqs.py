@@ -42,13 +42,6 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    slept: list[float] = []
-    monkeypatch.setattr(app, "SdrsClient", functools.partial(app.SdrsClient, sleep=slept.append))
-    return slept
-
-
-@pytest.fixture
 def env(sdrs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> pytest.MonkeyPatch:
     monkeypatch.setenv("SDRS_MAX_ATTEMPTS", str(MAX_ATTEMPTS))
     return monkeypatch

@@ -8,7 +8,6 @@ Expectations come from the groups the test gave the fake API, never from the cod
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from handler import app
 from handler.app import TransientFailure, lambda_handler
 from tests.conftest import ManualClock
 from tests.event_model import eventbridge_event, expected_calls, expected_from_event, scheduled_event, sns_event
@@ -36,14 +34,6 @@ SWEEP: dict[str, Any] = {"all_server_groups": True}
 UNAVAILABLE = {"error_code": "APIGW.0202", "error_msg": "The API is unavailable", "request_id": "x"}
 FORBIDDEN = {"error": {"code": "SDRS.0403", "message": "Policy doesn't allow sdrs:serverGroup:list"}}
 SDRS_1013 = {"error": {"code": "SDRS.1013", "message": "The protection group is in an invalid state"}}
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's back-off sleeps, recorded instead of slept."""
-    slept: list[float] = []
-    monkeypatch.setattr(app, "SdrsClient", functools.partial(app.SdrsClient, sleep=slept.append))
-    return slept
 
 
 @pytest.fixture
