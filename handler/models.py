@@ -129,7 +129,7 @@ class InvocationResult:
         for lack of time count only for one-off events: recurring ones (a timer) run again anyway."""
         if self.retryable_failures:
             return True
-        if self.error is not None and self.error.retryable and self.error.type is not ErrorType.DEADLINE:
+        if self.error is not None and self.error.retryable and self.error.type is ErrorType.DISCOVERY_FAILED:
             return True
         return not recurring and self.count(Outcome.DEFERRED) > 0
 

@@ -773,3 +773,28 @@ def test_audits_finish_before_the_first_delete(
     kinds = [r.kind for r in fake_sdrs.requests]
     assert kinds.index("delete") > max(i for i, k in enumerate(kinds) if k == "failure_jobs")
     assert kinds.index("failure_jobs") > max(i for i, k in enumerate(kinds) if k == "server_groups")
+
+
+def test_timer_sweep_with_a_permanent_failure_and_deferred_groups_does_not_raise(
+    clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
+) -> None:
+    """Deferred groups wait for the next timer run, and a permanent failure cannot be fixed by
+    a retry: neither is a reason to have Lambda run the whole sweep again."""
+    env.setenv("SDRS_SERVER_GROUP_IDS", "all")
+    ids = project_sorted(fake_sdrs, [2, 0, 3, 0, 1, 4])
+    fake_sdrs.fail("DELETE", 400, server_group_id=ids[0], body=SDRS_1013)
+    lambda_context.remaining_millis = 16_000  # as in test_deadline_mid_audit_defers_the_rest
+
+    result = lambda_handler(scheduled_event(), lambda_context)  # must not raise
+
+    assert [g["outcome"] for g in result["groups"]] == [
+        "failed",
+        "nothing_to_delete",
+        "deleted",
+        "nothing_to_delete",
+        "deferred",
+        "deferred",
+    ]
+    assert result["groups"][0]["error"]["retryable"] is False
+    assert (result["error"]["type"], result["error"]["retryable"]) == ("group_failures", True)
+    assert "2 deferred" in result["error"]["message"]
