@@ -27,7 +27,7 @@ from handler.models import (
     check_server_group_id,
 )
 from handler.observability import logger
-from handler.sdrs.client import Deadline, FailureJobListing, Reply, ServerGroupPage
+from handler.sdrs.client import Deadline, FailureJobListing, Reply, ServerGroupPage, invalid_response
 from handler.sdrs.errors import SdrsApiError
 
 
@@ -112,12 +112,8 @@ def _discover(
     """Every protection group of the project, sorted by id; later pages fetched concurrently."""
     first = api.server_groups_page(project_id, 0, deadline)
     if first.count and not first.server_groups:
-        raise SdrsApiError(
-            "Response.Invalid",
-            f"the protection group listing counts {first.count} groups but its first page is empty",
-            retryable=True,
-            status_code=first.reply.status_code,
-            request_id=first.reply.request_id,
+        raise invalid_response(
+            f"the protection group listing counts {first.count} groups but its first page is empty", first.reply
         )
     # The server's page size may be smaller than the limit asked for: step by what it gave.
     page_size = len(first.server_groups) or 1
@@ -125,12 +121,9 @@ def _discover(
     pages = [first, *pool.map(lambda offset: api.server_groups_page(project_id, offset, deadline), offsets)]
     listed = [group for page in pages for group in page.server_groups]
     if len(listed) != first.count or any(page.count != first.count for page in pages):
-        raise SdrsApiError(
-            "Response.Invalid",
+        raise invalid_response(
             f"the protection group listing changed while it was read ({len(listed)} listed, count {first.count})",
-            retryable=True,
-            status_code=pages[-1].reply.status_code,
-            request_id=pages[-1].reply.request_id,
+            pages[-1].reply,
         )
     targets, unusable = [], []
     for group_id in sorted({str(group.get("id")) for group in listed}):

@@ -57,6 +57,19 @@ class Reply:
     attempts: int
 
 
+def invalid_response(message: str, reply: Reply) -> SdrsApiError:
+    """A successful answer whose body does not add up (a proxy's page, a listing changing
+    under us): retryable, since the next answer may well be right."""
+    return SdrsApiError(
+        "Response.Invalid",
+        message,
+        retryable=True,
+        status_code=reply.status_code,
+        request_id=reply.request_id,
+        attempts=reply.attempts,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FailureJobListing:
     jobs: list[dict[str, Any]]
@@ -158,14 +171,7 @@ class SdrsClient:
             jobs.extend(page)
             if len(jobs) > count or (not page and len(jobs) < count):
                 problem = "more than its count" if len(jobs) > count else "ended early"
-                raise SdrsApiError(
-                    "Response.Invalid",
-                    f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks",
-                    retryable=True,
-                    status_code=reply.status_code,
-                    request_id=reply.request_id,
-                    attempts=reply.attempts,
-                )
+                raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
             if len(jobs) == count:
                 return FailureJobListing(jobs, reply)
 
@@ -259,12 +265,5 @@ def _parse_listing(response: httpx.Response, reply: Reply, items: str) -> tuple[
         if not all(isinstance(item, dict) for item in listed):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        raise SdrsApiError(
-            "Response.Invalid",
-            f"the listing was not the expected JSON ({{count, {items}}})",
-            retryable=True,
-            status_code=reply.status_code,
-            request_id=reply.request_id,
-            attempts=reply.attempts,
-        ) from None
+        raise invalid_response(f"the listing was not the expected JSON ({{count, {items}}})", reply) from None
     return count, listed
