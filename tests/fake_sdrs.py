@@ -417,26 +417,32 @@ class FakeSdrs:
         if group is None:
             # Legal for the API (lists the whole project), but this function must never do it.
             return self._error(400, "SDRS.0000", "fake SDRS: server_group_id is required here", request_id)
+        page = self._page(query, request_id)
+        if isinstance(page, httpx.Response):
+            return page
+        limit, offset = page
+        jobs = self.failure_jobs(project, group)
+        return self._json(200, {"failure_jobs": jobs[offset : offset + limit], "count": len(jobs)}, request_id)
+
+    def _page(self, query: dict[str, str], request_id: str) -> tuple[int, int] | httpx.Response:
+        """(limit, offset) from the query, or the API's answer to bad ones."""
         try:
             limit, offset = int(query.get("limit", PAGE_LIMIT)), int(query.get("offset", 0))
         except ValueError:
             return self._error(400, "SDRS.0221", "limit and offset must be integers", request_id)
         if not (0 <= limit <= PAGE_LIMIT and offset >= 0):
             return self._error(400, "SDRS.0221", "limit must be 0..1000 and offset >= 0", request_id)
-        jobs = self.failure_jobs(project, group)
-        return self._json(200, {"failure_jobs": jobs[offset : offset + limit], "count": len(jobs)}, request_id)
+        return limit, offset
 
     def _list_server_groups(
         self, project: str, query: dict[str, str], request: httpx.Request, request_id: str
     ) -> httpx.Response:
         if request.headers.get("X-Project-Id") != project:
             return self._error(400, "SDRS.0004", "X-Project-Id does not match the project", request_id)
-        try:
-            limit, offset = int(query.get("limit", PAGE_LIMIT)), int(query.get("offset", 0))
-        except ValueError:
-            return self._error(400, "SDRS.0221", "limit and offset must be integers", request_id)
-        if not (0 <= limit <= PAGE_LIMIT and offset >= 0):
-            return self._error(400, "SDRS.0221", "limit must be 0..1000 and offset >= 0", request_id)
+        page = self._page(query, request_id)
+        if isinstance(page, httpx.Response):
+            return page
+        limit, offset = page
         if self.on_server_groups_page is not None:
             self.on_server_groups_page(project, offset)
         listed = self.server_groups(project)
