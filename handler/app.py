@@ -53,6 +53,8 @@ def sdrs_client(settings: Settings) -> SdrsClient:
         settings.connect_timeout,
         settings.read_timeout,
         settings.max_attempts,
+        settings.retry_base_delay,
+        settings.retry_max_delay,
         settings.max_concurrency,
         settings.page_size,
     )
@@ -68,7 +70,7 @@ def sdrs_client(settings: Settings) -> SdrsClient:
             read_timeout=settings.read_timeout,
             max_connections=settings.max_concurrency,
         )
-        retry = RetryPolicy(max_attempts=settings.max_attempts)
+        retry = RetryPolicy(settings.max_attempts, settings.retry_base_delay, settings.retry_max_delay)
         client = _clients[key] = SdrsClient(connection, retry, page_size=settings.page_size)
     return client
 

@@ -34,6 +34,8 @@ class Settings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 4
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 8.0
     deadline_margin: float = 2.0
     max_concurrency: int = 16
     max_failed_tasks: int = 2000
@@ -154,6 +156,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         connect_timeout=_number(env, "SDRS_CONNECT_TIMEOUT", 5.0, 0.1, 60),
         read_timeout=_number(env, "SDRS_READ_TIMEOUT", 30.0, 0.1, 300),
         max_attempts=_integer(env, "SDRS_MAX_ATTEMPTS", 4, 1, 10),
+        retry_base_delay=_number(env, "SDRS_RETRY_BASE_DELAY_SECONDS", 0.5, 0, 30),
+        retry_max_delay=_number(env, "SDRS_RETRY_MAX_DELAY_SECONDS", 8.0, 0, 120),
         deadline_margin=_number(env, "SDRS_DEADLINE_MARGIN_SECONDS", 2.0, 0, 60),
         max_concurrency=_integer(env, "SDRS_MAX_CONCURRENCY", 16, 1, 64),
         max_failed_tasks=_integer(env, "SDRS_MAX_FAILED_TASKS", 2000, 0, 1_000_000),

@@ -189,7 +189,7 @@ class SdrsClient:
             f"/v1/{check_project_id(project_id)}/task-center/"
             f"{check_server_group_id(server_group_id)}/failure-jobs/batch"
         )
-        return self._call("DELETE", path, project_id, deadline)[1]
+        return self._call("DELETE", path, project_id, deadline, expect_status=204)[1]
 
     def _call(
         self,
@@ -198,6 +198,7 @@ class SdrsClient:
         project_id: str,
         deadline: Deadline,
         query: dict[str, Any] | None = None,
+        expect_status: int | None = None,
     ) -> tuple[httpx.Response, Reply]:
         if method == "DELETE" and _PROJECT_WIDE_DELETE.fullmatch(path):
             raise AssertionError("refusing the project-wide failure-jobs batch delete")
@@ -224,9 +225,12 @@ class SdrsClient:
                     failure.status_code, failure.request_id = last_reply.status_code, last_reply.request_id
             else:
                 reply = last_reply = Reply(response.status_code, response.headers.get("X-Request-Id"), attempt)
-                if response.is_success:
+                if response.is_success and expect_status in (None, response.status_code):
                     return response, reply
-                failure, wait = error_from_response(response, self._secrets), retry_after_seconds(response)
+                if response.is_success:  # a proxy's page, say: whether the call took effect is unknown
+                    failure = invalid_response(f"expected HTTP {expect_status}, got {response.status_code}", reply)
+                else:
+                    failure, wait = error_from_response(response, self._secrets), retry_after_seconds(response)
             failure.attempts = attempt
             if not failure.retryable or attempt >= self._retry.max_attempts:
                 raise failure

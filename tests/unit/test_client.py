@@ -345,6 +345,33 @@ def test_reply_without_request_id(
     assert make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock)).request_id is None
 
 
+@pytest.mark.parametrize("status", [200, 202])
+def test_delete_answered_with_another_success_is_invalid_and_retried(
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    # A 200 page from a proxy does not prove the delete happened; the delete is idempotent.
+    page = httpx.Response(status, text="<html>ok</html>", headers={"X-Request-Id": "rid-proxy"})
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=[page, httpx.Response(204, headers={"X-Request-Id": "ok"})])
+
+    reply = make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert (reply.status_code, reply.request_id, reply.attempts, route.call_count) == (204, "ok", 2, 2)
+
+
+def test_delete_always_answered_with_200_fails_as_invalid(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+) -> None:
+    route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(200, json={}, headers={"X-Request-Id": "r"}))
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client(RetryPolicy(max_attempts=3)).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    error = caught.value
+    assert (error.code, error.retryable, error.attempts, error.status_code) == ("Response.Invalid", True, 3, 200)
+    assert "expected HTTP 204, got 200" in error.message
+    assert route.call_count == 3
+
+
 # --- retries ------------------------------------------------------------------------------
 
 
