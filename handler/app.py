@@ -16,6 +16,7 @@ from handler.cleanup import CleanupPolicy, run_cleanup
 from handler.models import ErrorType, InvocationError, InvocationResult, Outcome
 from handler.observability import logger
 from handler.sdrs.client import Deadline, RetryPolicy, SdrsClient, connect
+from handler.sdrs.signing import CredentialSource, CredentialsUnavailable, StaticCredentials
 from handler.settings import ConfigurationError, Settings, load_settings
 from handler.triggers import (
     Defaults,
@@ -44,12 +45,32 @@ class TransientFailure(Exception):
         self.result = result
 
 
+def credential_source(settings: Settings) -> CredentialSource:
+    if settings.credentials_secret_arn is None:
+        return StaticCredentials(settings.require_credentials())
+    from handler.sdrs.credentials import SecretsExtensionCredentials  # only for secret-based setups
+
+    return SecretsExtensionCredentials(
+        settings.credentials_secret_arn,
+        settings.aws_session_token,
+        port=settings.secrets_extension_port,
+        ttl=settings.credentials_ttl,
+    )
+
+
 def sdrs_client(settings: Settings) -> SdrsClient:
-    """One client (and connection pool) per configuration, reused by warm invocations."""
-    credentials, endpoint = settings.require_credentials(), settings.require_endpoint()
+    """One client (and connection pool) per configuration, reused by warm invocations: a
+    secret's credentials are cached with it, for SDRS_CREDENTIALS_TTL_SECONDS."""
+    if settings.credentials_secret_arn is None:
+        settings.require_credentials()
+    endpoint = settings.require_endpoint()
     key = (
         endpoint,
-        credentials,
+        settings.credentials,
+        settings.credentials_secret_arn,
+        settings.credentials_ttl,
+        settings.secrets_extension_port,
+        settings.aws_session_token,
         settings.connect_timeout,
         settings.read_timeout,
         settings.max_attempts,
@@ -65,7 +86,7 @@ def sdrs_client(settings: Settings) -> SdrsClient:
         _clients.clear()
         connection = connect(
             endpoint,
-            credentials,
+            credential_source(settings),
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             max_connections=settings.max_concurrency,
@@ -75,9 +96,9 @@ def sdrs_client(settings: Settings) -> SdrsClient:
     return client
 
 
-def _refused(trigger: str, kind: ErrorType, message: str) -> InvocationResult:
+def _refused(trigger: str, kind: ErrorType, message: str, retryable: bool = False) -> InvocationResult:
     logger.error("invocation refused", extra={"error_type": str(kind), "error_message": message, "trigger": trigger})
-    return InvocationResult(trigger, error=InvocationError(kind, message))
+    return InvocationResult(trigger, error=InvocationError(kind, message, retryable))
 
 
 def _defaults(settings: Settings) -> Defaults:
@@ -100,8 +121,11 @@ def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline) -> Inv
         return InvocationResult(parsed.trigger, request.dry_run)
     try:
         client = sdrs_client(settings)
+        client.credentials.current()  # a secret is read now: its problems stop the run before any request
     except ConfigurationError as exc:
         return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc))
+    except CredentialsUnavailable as exc:
+        return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc), exc.retryable)
     policy = CleanupPolicy(settings.max_concurrency, settings.max_failed_tasks, settings.group_start_margin)
     report = run_cleanup(request, client, deadline, policy)
     error = report.error

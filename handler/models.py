@@ -106,6 +106,9 @@ class InvocationError:
 
 
 _DONE = frozenset({Outcome.DELETED, Outcome.NOTHING_TO_DELETE, Outcome.WOULD_DELETE})
+# Whole-invocation errors that a retry may fix when they are retryable (a discovery that
+# failed transiently, a credentials secret the extension could not read yet).
+_RETRYABLE_ERRORS = frozenset({ErrorType.DISCOVERY_FAILED, ErrorType.CONFIGURATION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +132,7 @@ class InvocationResult:
         for lack of time count only for one-off events: recurring ones (a timer) run again anyway."""
         if self.retryable_failures:
             return True
-        if self.error is not None and self.error.retryable and self.error.type is ErrorType.DISCOVERY_FAILED:
+        if self.error is not None and self.error.retryable and self.error.type in _RETRYABLE_ERRORS:
             return True
         return not recurring and self.count(Outcome.DEFERRED) > 0
 

@@ -3,13 +3,35 @@
 It keeps protection groups and their failed tasks in memory, verifies AK/SK signatures
 the way the API gateway does (date window, signed headers, lock-out after five bad
 signatures), answers with the real error body shapes, and records every request so that
-tests can check what was called and what is left. Faults can be queued per route.
+tests can check what was called and what is left.
+
+Faults are scripted per route (`list_server_groups`, `list_failure_jobs`,
+`delete_group_failure_jobs`, ...): `state.inject(route, *faults)` queues them, and each
+request to that route plays the next one instead of (or on top of) the emulated answer:
+
+    Fault(503, b"<html>busy</html>", {"Retry-After": "2"})  any status, body and headers
+    Fault(None, delay=0.3)           the emulator's own answer, 0.3 s late (added latency)
+    Fault(200, body, delay=5)        an answer slower than the client's timeout
+    Fault(0, drop_connection=True)   the connection is closed without an answer
+    Fault(None, drop_connection=True)   the same, after the request took effect
+    Fault(200, body, truncate=10)    Content-Length promises the whole body, 10 bytes are
+                                     sent, then the connection is closed
+    Fault(200, body, trickle=0.1)    the body comes a byte every 0.1 s: no single read waits
+                                     long, the whole answer takes len(body) / 10 seconds
+    common_fault("http-429")         the faults the fault suite plays, by name (COMMON_FAULTS)
+
+A fault with a status answers without authenticating or touching the state (a delete is
+not applied); `status=None` lets the emulator authenticate and apply the request as usual
+and changes only how the answer is delivered (late, truncated, or not at all). Every
+request is recorded (`state.calls(route)`) with the status sent (0: none) and its monotonic
+arrival time (`arrived`, comparable with `time.monotonic()` in the tests' process).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -47,13 +69,89 @@ _AUTHORIZATION = re.compile(
 
 @dataclass
 class Fault:
-    """A canned answer for the next request to a route (instead of the emulated one)."""
+    """How the next request to a route is answered (see the module's docstring).
 
-    status: int
+    `status`: a canned answer with `body` and `headers` (the request is not applied), or
+    None: the emulator's own answer, with `headers` added. `delay`: seconds added before
+    answering. `drop_connection`: close the connection instead of answering (the status then
+    says only whether the request is applied first: None, or not: any number). `truncate`:
+    send only that many bytes of the body (Content-Length still says the whole), then close
+    the connection. `trickle`: seconds between the body's bytes. An answer that is delayed,
+    cut short or trickled also closes the connection after it.
+    """
+
+    status: int | None
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop_connection: bool = False
+    truncate: int | None = None
+    trickle: float = 0.0
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+_JSON = {"Content-Type": "application/json;charset=UTF-8"}
+_BAD_GATEWAY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+_LISTING = _json({"count": 1, "failure_jobs": [{"job_id": "0" * 32, "job_status": "FAIL"}]})
+_EMPTY_LISTINGS = _json({"count": 0, "failure_jobs": [], "server_groups": []})  # valid for both listings
+
+# The faults the fault suite plays, by name: fn(seconds) -> a fresh Fault. `seconds` is the
+# added time of the timing faults ("latency", "slow"; "trickle": between two bytes) and is
+# ignored by the others.
+COMMON_FAULTS: dict[str, Callable[[float], Fault]] = {
+    "http-400": lambda _: Fault(400, _json({"error": {"code": "SDRS.0201", "message": "Invalid parameters"}}), _JSON),
+    "http-401": lambda _: Fault(
+        401,
+        _json({"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information"}),
+        _JSON,
+    ),
+    "http-403": lambda _: Fault(
+        403,
+        _json({"error_code": "APIGW.0302", "error_msg": "The IAM user is not authorized to access the API"}),
+        _JSON,
+    ),
+    "http-404": lambda _: Fault(
+        404, _json({"error_code": "APIGW.0101", "error_msg": "The API does not exist or has not been published"}), _JSON
+    ),
+    "http-409": lambda _: Fault(409),
+    "http-429": lambda _: Fault(
+        429,
+        _json({"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"}),
+        {**_JSON, "Retry-After": "1"},
+    ),
+    "http-429-retry-after-too-long": lambda _: Fault(
+        429,
+        _json({"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"}),
+        {**_JSON, "Retry-After": "3600"},
+    ),
+    "http-500": lambda _: Fault(500, _json({"error": {"code": "SDRS.0500", "message": "Internal error"}}), _JSON),
+    "http-501": lambda _: Fault(501),
+    "http-502-html": lambda _: Fault(502, _BAD_GATEWAY_PAGE, {"Content-Type": "text/html"}),
+    "http-503": lambda _: Fault(503),
+    "http-504": lambda _: Fault(504, b"upstream request timeout", {"Content-Type": "text/plain"}),
+    "200-non-json": lambda _: Fault(200, b"OK", {"Content-Type": "text/plain"}),
+    "200-html": lambda _: Fault(200, b"<html><body>Please sign in</body></html>", {"Content-Type": "text/html"}),
+    "200-wrong-shape": lambda _: Fault(200, _json({"jobs": [], "total": 0}), _JSON),
+    "200-instead-of-204": lambda _: Fault(200, _json({}), _JSON),
+    "200-cut-json": lambda _: Fault(200, _LISTING[: len(_LISTING) // 2], _JSON),  # well framed, cut JSON
+    "truncated": lambda _: Fault(200, _LISTING, _JSON, truncate=len(_LISTING) // 2),
+    "dropped": lambda _: Fault(0, drop_connection=True),
+    "applied-then-dropped": lambda _: Fault(None, drop_connection=True),
+    "slow": lambda seconds: Fault(200, _LISTING, _JSON, delay=seconds),
+    "latency": lambda seconds: Fault(None, delay=seconds),
+    "trickle": lambda seconds: Fault(200, _EMPTY_LISTINGS, _JSON, trickle=seconds),
+}
+
+
+def common_fault(name: str, seconds: float = 1.0) -> Fault:
+    """A fresh COMMON_FAULTS[name]: e.g. `state.inject("list_failure_jobs", common_fault("truncated"))`."""
+    return COMMON_FAULTS[name](seconds)
 
 
 @dataclass
@@ -62,8 +160,9 @@ class RecordedRequest:
     path: str
     query: str
     headers: dict[str, str]
-    status: int
+    status: int  # the status answered; 0 when the connection was dropped instead
     route: str
+    arrived: float = 0.0  # time.monotonic() when the request line had been read
 
 
 def failure_job(server_group_id: str, n: int) -> dict[str, Any]:
@@ -205,7 +304,15 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.in_flight -= 1
                 state.requests.append(
-                    RecordedRequest(self.command, split.path, split.query, dict(self.headers.items()), status, route)
+                    RecordedRequest(
+                        self.command,
+                        split.path,
+                        split.query,
+                        dict(self.headers.items()),
+                        status,
+                        route,
+                        self._arrived,
+                    )
                 )
 
         with state.lock:
@@ -214,45 +321,52 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with state.lock:
                 fault = state.faults.get(route, deque()).popleft() if state.faults.get(route) else None
-            if fault is not None:
-                self._play(fault, request_id, finish)
+            if fault is not None and fault.status is not None:  # canned: no signature check, no effect
+                headers = {"X-Request-Id": request_id, "Content-Length": str(len(fault.body)), **fault.headers}
+                self._deliver(fault.status, fault.body, headers, fault, finish)
                 return
             try:
                 self._authenticate(split.path, split.query, body, request_id)
                 reply = _dispatch(state, self.command, split.path, split.query)
             except _Reply as answer:
                 reply = answer
-            self._wait_for_latency()
-            finish(reply.status)
-            self._send(reply.status, reply.body, {"X-Request-Id": request_id, **reply.headers})
+            payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+            headers = {**(_JSON if payload else {}), "Content-Length": str(len(payload))}
+            headers.update({"X-Request-Id": request_id, **reply.headers, **(fault.headers if fault else {})})
+            self._deliver(reply.status, payload, headers, fault, finish)
         finally:
             finish(500)  # only when nothing was answered
 
-    def _play(self, fault: Fault, request_id: str, finish: Callable[[int], None]) -> None:
-        self._wait_for_latency(fault.delay)
-        if fault.drop_connection:
+    def _deliver(
+        self, status: int, payload: bytes, headers: dict[str, str], fault: Fault | None, finish: Callable[[int], None]
+    ) -> None:
+        self._wait_for_latency(fault.delay if fault else 0.0)
+        if fault is not None and fault.drop_connection:
             finish(0)
             self.close_connection = True
             self.connection.close()
             return
-        finish(fault.status)
-        self.send_response(fault.status)
-        headers = {"X-Request-Id": request_id, "Content-Length": str(len(fault.body)), **fault.headers}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(fault.body)
-
-    def _send(self, status: int, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
-        payload = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        if payload:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        finish(status)
+        if fault is not None and (fault.delay or fault.truncate is not None or fault.trickle):
+            # The client may have given up waiting: do not keep a connection it has left.
+            self.close_connection = True
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if fault is not None and fault.truncate is not None:
+                self.wfile.write(payload[: fault.truncate])
+                self.connection.shutdown(socket.SHUT_WR)  # the rest of the promised body never comes
+                return
+            if fault is not None and fault.trickle:
+                for n in range(len(payload)):
+                    self.wfile.write(payload[n : n + 1])
+                    time.sleep(fault.trickle)
+                return
+            self.wfile.write(payload)
+        except OSError:  # the client went away (it timed out): nobody to answer
+            self.close_connection = True
 
     def _authenticate(self, path: str, query: str, body: bytes, request_id: str) -> None:
         state = self.server.state

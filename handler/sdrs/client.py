@@ -19,9 +19,12 @@ import httpx
 
 from handler.models import check_project_id, check_server_group_id
 from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport
-from handler.sdrs.signing import AkSkAuth, Credentials, canonical_query
+from handler.sdrs.signing import AkSkAuth, Credentials, CredentialSource, CredentialsUnavailable, canonical_query
 
 PAGE_SIZE = 1000
+# After a 401 no more requests are signed with the rejected credentials for this long: five
+# bad signatures in a row lock the AK for five minutes, and a sweep sends many at once.
+REJECTED_CREDENTIALS_HOLD_SECONDS = 60.0
 # The project-wide batch delete would clear every group in the project: never sent.
 _PROJECT_WIDE_DELETE = re.compile(r"/v1/[^/]+/task-center/failure-jobs/batch/?")
 
@@ -117,7 +120,7 @@ class Connection:
 
 def connect(
     endpoint: str,
-    credentials: Credentials,
+    credentials: Credentials | CredentialSource,
     *,
     connect_timeout: float,
     read_timeout: float,
@@ -145,13 +148,19 @@ class SdrsClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         page_size: int = PAGE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._connection = connection
         self.page_size = page_size
         self._retry = retry
         self._sleep = sleep
         self._rng = rng
-        self._secrets = connection.auth.secrets()
+        self._clock = clock
+        self._rejected: dict[Credentials, float] = {}
+
+    @property
+    def credentials(self) -> CredentialSource:
+        return self._connection.auth.source
 
     def close(self) -> None:
         self._connection.close()
@@ -205,6 +214,8 @@ class SdrsClient:
         url = path + ("?" + canonical_query(query.items()) if query else "")
         attempt = 0
         last_reply: Reply | None = None
+        credentials = self._credentials(attempt)
+        refreshed = False
         while True:
             attempt += 1
             budget = deadline.remaining()
@@ -218,7 +229,7 @@ class SdrsClient:
             failure: SdrsApiError
             wait: float | None = None
             try:
-                response = self._send(method, url, project_id, budget)
+                response = self._send(method, url, project_id, budget, credentials)
             except httpx.TransportError as exc:
                 failure = error_from_transport(exc)
                 if last_reply is not None:  # the result reports the group's last response
@@ -230,7 +241,15 @@ class SdrsClient:
                 if response.is_success:  # a proxy's page, say: whether the call took effect is unknown
                     failure = invalid_response(f"expected HTTP {expect_status}, got {response.status_code}", reply)
                 else:
-                    failure, wait = error_from_response(response, self._secrets), retry_after_seconds(response)
+                    failure = error_from_response(response, self._connection.auth.secrets())
+                    wait = retry_after_seconds(response)
+                if response.status_code == 401:
+                    fresh = None if refreshed else self._refreshed(credentials, attempt)
+                    refreshed = True
+                    if fresh is not None:  # a rotated secret: one more try, with its new version
+                        credentials = fresh
+                        continue
+                    self._rejected[credentials] = self._clock()
             failure.attempts = attempt
             if not failure.retryable or attempt >= self._retry.max_attempts:
                 raise failure
@@ -240,7 +259,29 @@ class SdrsClient:
                 raise failure
             self._sleep(delay)
 
-    def _send(self, method: str, url: str, project_id: str, budget: float) -> httpx.Response:
+    def _credentials(self, attempts: int) -> Credentials:
+        try:
+            credentials = self._connection.auth.source.current()
+        except CredentialsUnavailable as exc:
+            raise SdrsApiError("Credentials.Unavailable", str(exc), exc.retryable, attempts=attempts) from None
+        rejected_at = self._rejected.get(credentials)
+        if rejected_at is not None and self._clock() - rejected_at < REJECTED_CREDENTIALS_HOLD_SECONDS:
+            raise SdrsApiError(
+                "Credentials.Rejected",
+                "not sent: the API rejected these credentials (HTTP 401) less than "
+                f"{REJECTED_CREDENTIALS_HOLD_SECONDS:.0f}s ago, and repeated signature failures lock the AK",
+                retryable=False,
+                attempts=attempts,
+            )
+        return credentials
+
+    def _refreshed(self, rejected: Credentials, attempts: int) -> Credentials | None:
+        try:
+            return self._connection.auth.source.refresh(rejected)
+        except CredentialsUnavailable as exc:
+            raise SdrsApiError("Credentials.Unavailable", str(exc), exc.retryable, attempts=attempts) from None
+
+    def _send(self, method: str, url: str, project_id: str, budget: float, credentials: Credentials) -> httpx.Response:
         connection = self._connection
         configured = connection.timeout
         timeout = httpx.Timeout(
@@ -252,7 +293,7 @@ class SdrsClient:
             headers={**_HEADERS, "X-Project-Id": project_id},
             extensions={"timeout": timeout.as_dict()},
         )
-        response = connection.transport.handle_request(connection.auth.sign_request(request))
+        response = connection.transport.handle_request(connection.auth.sign_request(request, credentials))
         try:
             response.read()
         finally:

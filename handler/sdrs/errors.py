@@ -12,8 +12,8 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 STATUS_MEANINGS = {
     400: "bad request",
-    401: "authentication failed (check HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK; not retried, "
-    "repeated signature failures lock the key for five minutes)",
+    401: "authentication failed (check the AK/SK: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or the credentials "
+    "secret; not retried, repeated signature failures lock the key for five minutes)",
     403: "forbidden (the credentials lack SDRS permission for this project; not retried)",
     404: "not found",
     405: "method not allowed",

@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
@@ -106,6 +107,49 @@ class Credentials:
         return tuple(s for s in (self.access_key, self.secret_key, self.security_token) if s)
 
 
+class CredentialSource(Protocol):
+    """Where the signer's credentials come from: fixed ones, or a secret that can rotate."""
+
+    def current(self) -> Credentials:
+        """The credentials to sign with now (may fetch them: raises CredentialsUnavailable)."""
+        ...
+
+    def refresh(self, rejected: Credentials) -> Credentials | None:
+        """Other credentials than `rejected` (which the API refused), or None if there are none."""
+        ...
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential value this source has handed out, for redaction."""
+        ...
+
+
+class CredentialsUnavailable(Exception):
+    """The credentials could not be read. The message never contains a credential value."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class StaticCredentials:
+    """Credentials that never change (environment variables)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"StaticCredentials({self._credentials!r})"
+
+    def current(self) -> Credentials:
+        return self._credentials
+
+    def refresh(self, rejected: Credentials) -> Credentials | None:
+        return None
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._credentials.secrets()
+
+
 # Headers the gateway must see signed; anything else a proxy may rewrite is left out.
 _SIGNED_HEADER_NAMES = ("content-type", "host", "x-project-id", "x-sdk-date", "x-security-token")
 
@@ -115,25 +159,27 @@ class AkSkAuth(httpx.Auth):
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         project_id: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._credentials = credentials
+        self.source = StaticCredentials(credentials) if isinstance(credentials, Credentials) else credentials
         self._project_id = project_id
         self._clock = clock
 
     def __repr__(self) -> str:
-        return f"AkSkAuth({self._credentials!r})"
+        return f"AkSkAuth({self.source!r})"
 
     def secrets(self) -> tuple[str, ...]:
-        return self._credentials.secrets()
+        return self.source.secrets()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         yield self.sign_request(request)
 
-    def sign_request(self, request: httpx.Request) -> httpx.Request:
-        """Stamp and sign `request` in place (also what `auth_flow` yields)."""
+    def sign_request(self, request: httpx.Request, credentials: Credentials | None = None) -> httpx.Request:
+        """Stamp and sign `request` in place (also what `auth_flow` yields), with `credentials`
+        or else the source's current ones."""
+        credentials = credentials or self.source.current()
         sent_query = request.url.query.decode("ascii")
         query = canonical_query(parse_query(sent_query))
         if query != sent_query:  # send exactly what is signed (URL parsing is costly: only when needed)
@@ -142,8 +188,8 @@ class AkSkAuth(httpx.Auth):
         request.headers["X-Sdk-Date"] = self._clock().strftime(DATE_FORMAT)
         if self._project_id and "X-Project-Id" not in request.headers:
             request.headers["X-Project-Id"] = self._project_id
-        if self._credentials.security_token:
-            request.headers["X-Security-Token"] = self._credentials.security_token
+        if credentials.security_token:
+            request.headers["X-Security-Token"] = credentials.security_token
         to_sign = {name: value for name, value in request.headers.items() if name.lower() in _SIGNED_HEADER_NAMES}
         signature = sign(
             method=request.method,
@@ -151,8 +197,8 @@ class AkSkAuth(httpx.Auth):
             query=query,
             headers=to_sign,
             body=request.content,
-            access_key=self._credentials.access_key,
-            secret_key=self._credentials.secret_key,
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
             sdk_date=request.headers["X-Sdk-Date"],
         )
         request.headers["Authorization"] = signature.authorization

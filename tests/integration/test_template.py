@@ -17,7 +17,7 @@ import pytest
 from aws_lambda_powertools.shared import constants as powertools_constants
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
-from handler.settings import load_settings
+from handler.settings import ConfigurationError, load_settings
 from handler.triggers import Defaults, parse_event, parse_sqs_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def evaluate(node: Any, template: Any, names: dict[str, Any]) -> Any:
             return separator.join(evaluate(items, template, names))
         if function == "Fn::Sub":
             text, variables = (argument, {}) if isinstance(argument, str) else argument
-            scope = {**names, **{key: evaluate(value, template, names) for key, value in variables.items()}}
+            scope = {**PSEUDO, **names, **{key: evaluate(value, template, names) for key, value in variables.items()}}
             return re.sub(r"\$\{([^}]+)\}", lambda match: scope[match[1]], text)
         if function == "Fn::GetAtt":
             return node
@@ -207,9 +207,7 @@ def test_the_function_environment_loads_into_settings(template: Any) -> None:
     assert settings.default_server_group_ids == tuple(SCHEDULER_INPUT["server_group_ids"])
     assert settings.force_dry_run is False
     assert settings.credentials is not None
-    # Without an AK and SK every request would be refused: the stack cannot be created so.
-    assert not accepts(template["Parameters"]["HuaweiCloudAccessKey"], "")
-    assert not accepts(template["Parameters"]["HuaweiCloudSecretKey"], "")
+    assert settings.credentials_secret_arn is None
     assert (settings.max_concurrency, settings.max_failed_tasks) == (16, 2000)
     assert function["Handler"] == "handler.app.lambda_handler"
     assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
@@ -251,7 +249,12 @@ def parameter_samples(template: Any) -> list[tuple[str, str]]:
     used = sorted({value["Ref"] for value in env.values() if isinstance(value, dict) and "Ref" in value})
     patterns = {
         "SdrsRegion": ["cn-north-4", "ap-southeast-2", "la-north-2"],
-        "SdrsEndpoint": ["", "https://sdrs.example.com", "https://sdrs.example.com:8443"],
+        "SdrsEndpoint": [
+            "",
+            "https://sdrs.cn-north-4.myhuaweicloud.com",
+            "https://sdrs.cn-north-4.myhuaweicloud.com:8443",
+        ],
+        "AllowedEndpointSuffixes": ["myhuaweicloud.com", "myhuaweicloud.com,otc.t-systems.com"],
         "ProjectId": [PROJECT_ID],
         "ServerGroupIds": ["all", GROUP_LIST],
         "HuaweiCloudAccessKey": ["AKEXAMPLE"],
@@ -272,8 +275,10 @@ def test_every_value_the_parameters_allow_loads_into_settings(template: Any) -> 
     checked = set()
     for name, value in parameter_samples(template):
         assert accepts(template["Parameters"][name], value), f"{name}={value!r} is not a value the template allows"
+        if rules_broken(template, **{name: value}):
+            continue  # CloudFormation refuses it with the others' defaults (an AK without its SK)
 
-        settings = load_settings(environment(template, **{name: value}))
+        settings = load_settings({**environment(template, **{name: value}), "AWS_SESSION_TOKEN": "set-by-lambda"})
 
         if name == "MaxConcurrency":
             assert settings.max_concurrency == int(value)
@@ -354,6 +359,8 @@ def test_the_sweep_queue_dead_letters_into_the_dead_letter_queue(template: Any) 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for policy in role["Properties"].get("Policies", []):
+        if policy is None:  # AWS::NoValue
+            continue
         for statement in policy["PolicyDocument"]["Statement"]:
             actions = statement["Action"]
             found.append({**statement, "Action": [actions] if isinstance(actions, str) else actions})
@@ -367,7 +374,7 @@ def test_the_function_role_grants_only_its_own_resources(template: Any) -> None:
     # AWSLambdaSQSQueueExecutionRole, whose sqs:ReceiveMessage/DeleteMessage apply to every queue.
     assert function["Role"] == get_att("SdrsCleanupFunctionRole")
     assert "Policies" not in function
-    role = resources["SdrsCleanupFunctionRole"]
+    role = evaluate(resources["SdrsCleanupFunctionRole"], template, parameters(template))  # without a secret
     assert role["Type"] == "AWS::IAM::Role"
     assert "ManagedPolicyArns" not in role["Properties"]
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
@@ -392,3 +399,78 @@ def test_the_function_role_grants_only_its_own_resources(template: Any) -> None:
         ("sqs:DeleteMessage", sweep),
         ("sqs:GetQueueAttributes", sweep),
     }
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sdrs-cleanup/huaweicloud-AbCdEf"
+LAYER_ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12"
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+WITH_SECRET = {
+    "CredentialsSecretArn": SECRET_ARN,
+    "ParametersSecretsExtensionLayerArn": LAYER_ARN,
+    "HuaweiCloudAccessKey": "",
+    "HuaweiCloudSecretKey": "",
+}
+
+
+def rules_broken(template: Any, **overrides: str) -> list[str]:
+    """The AssertDescriptions of the Rules CloudFormation would refuse the stack with."""
+    names = parameters(template, **overrides)
+    broken = []
+    for rule in template["Rules"].values():
+        if "RuleCondition" in rule and not condition(rule["RuleCondition"], template, names):
+            continue
+        broken += [a["AssertDescription"] for a in rule["Assertions"] if not condition(a["Assert"], template, names)]
+    return broken
+
+
+def role_policies(template: Any, **overrides: str) -> dict[str, Any]:
+    role = template["Resources"]["SdrsCleanupFunctionRole"]["Properties"]
+    policies = evaluate(role["Policies"], template, parameters(template, **overrides))
+    return {p["PolicyName"]: p["PolicyDocument"]["Statement"] for p in policies if p is not None}
+
+
+def test_credentials_come_from_exactly_one_place(template: Any) -> None:
+    assert rules_broken(template) == []  # AK/SK parameters
+    assert rules_broken(template, **WITH_SECRET) == []
+    assert rules_broken(template, HuaweiCloudAccessKey="", HuaweiCloudSecretKey="")  # none at all
+    assert rules_broken(template, HuaweiCloudSecretKey="")  # half a key pair
+    assert rules_broken(template, **{**WITH_SECRET, "HuaweiCloudAccessKey": "AKEXAMPLE"})  # both ways
+    assert rules_broken(template, **{**WITH_SECRET, "ParametersSecretsExtensionLayerArn": ""})  # no extension
+
+
+def test_a_secret_brings_the_extension_layer_and_a_policy_for_that_secret_only(template: Any) -> None:
+    names = parameters(template, **WITH_SECRET)
+    function = function_properties(template)
+
+    assert evaluate(function["Layers"], template, names) == [LAYER_ARN]
+    assert evaluate(function["Layers"], template, parameters(template)) is None
+    env = environment(template, **WITH_SECRET)
+    settings = load_settings({**env, "AWS_SESSION_TOKEN": "set-by-lambda"})
+    assert (settings.credentials, settings.credentials_secret_arn) == (None, SECRET_ARN)
+    assert settings.credentials_ttl == 300
+    statements = role_policies(template, **WITH_SECRET)["ReadCredentialsSecret"]
+    assert statements == [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": SECRET_ARN}]
+    assert "ReadCredentialsSecret" not in role_policies(template)
+    assert "DecryptCredentialsSecret" not in role_policies(template, **WITH_SECRET)
+
+
+def test_a_customer_key_may_decrypt_only_through_secrets_manager(template: Any) -> None:
+    [statement] = role_policies(template, **WITH_SECRET, CredentialsSecretKmsKeyArn=KEY_ARN)["DecryptCredentialsSecret"]
+
+    assert (statement["Action"], statement["Resource"]) == ("kms:Decrypt", KEY_ARN)
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
+
+
+def test_no_policy_statement_grants_a_wildcard(template: Any) -> None:
+    for statements in role_policies(template, **WITH_SECRET, CredentialsSecretKmsKeyArn=KEY_ARN).values():
+        for statement in statements:
+            assert "*" not in json.dumps(statement["Resource"])
+            assert "*" not in json.dumps(statement["Action"])
+
+
+def test_the_endpoint_must_be_under_the_allowed_domains(template: Any) -> None:
+    foreign = environment(template, SdrsEndpoint="https://sdrs.example.com")
+    with pytest.raises(ConfigurationError, match="SDRS_ALLOWED_ENDPOINT_SUFFIXES"):
+        load_settings(foreign)
+    other_cloud = environment(template, SdrsEndpoint="https://sdrs.example.com", AllowedEndpointSuffixes="example.com")
+    assert load_settings(other_cloud).endpoint == "https://sdrs.example.com"
