@@ -115,7 +115,8 @@ def resolve_endpoint(endpoint: str | None, region: str | None) -> str | None:
         if url.userinfo or url.query or url.fragment or url.path not in ("", "/"):
             raise ConfigurationError("SDRS_ENDPOINT must be scheme://host[:port] with no path, query or user info")
         port = f":{url.port}" if url.port else ""
-        return f"{url.scheme}://{url.host}{port}"
+        host = f"[{url.host}]" if ":" in url.host else url.host  # IPv6
+        return f"{url.scheme}://{host}{port}"
     if region:
         region = region.strip()
         if not REGION_RE.fullmatch(region):
