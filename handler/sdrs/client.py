@@ -22,6 +22,8 @@ from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_tr
 from handler.sdrs.signing import AkSkAuth, Credentials, CredentialSource, CredentialsUnavailable, canonical_query
 
 PAGE_SIZE = 1000
+# Jitter from the OS: no PRNG state that the restored copies of a SnapStart snapshot would share.
+_system_random = random.SystemRandom().random
 # After a 401 no more requests are signed with the rejected credentials for this long: five
 # bad signatures in a row lock the AK for five minutes, and a sweep sends many at once.
 REJECTED_CREDENTIALS_HOLD_SECONDS = 60.0
@@ -146,7 +148,7 @@ class SdrsClient:
         connection: Connection,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = _system_random,
         page_size: int = PAGE_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -1,0 +1,45 @@
+"""SnapStart snapshots the process after import: importing the handler must open no
+connection, read no secret and start no thread, so that the snapshot holds none of them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs in a fresh interpreter: an audit hook records what the import does.
+PROBE = """
+import json, sys, threading
+events = []
+def hook(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.__new__", "urllib.Request", "subprocess.Popen"):
+        events.append([event, repr(args)[:200]])
+    elif event == "open" and isinstance(args[0], str) and args[0].endswith((".pem", ".crt")):
+        events.append([event, args[0]])
+sys.addaudithook(hook)
+threads = threading.active_count()
+import handler.app
+print(json.dumps({"events": events, "new_threads": threading.active_count() - threads,
+                  "clients": len(handler.app._clients)}))
+"""
+
+
+def test_importing_the_handler_connects_to_nothing_and_reads_no_secret() -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SDRS_REGION": "cn-north-4",
+        "SDRS_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf",
+        "AWS_SESSION_TOKEN": "token",
+        "HOME": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert report["events"] == []  # no socket, no DNS, no CA bundle, no subprocess
+    assert report["new_threads"] == 0
+    assert report["clients"] == 0
