@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(or $(PYENV_PYTHON),$(PYTHON_VERSION))
 export UV_PROJECT_ENVIRONMENT ?= .venv
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint typecheck unit sync uv clean cfn-lint artifact build-SdrsCleanupFunction validate sam-cli bench
+.PHONY: help run test lint typecheck unit sync uv clean cfn-lint artifact build-SdrsCleanupFunction validate sam-cli bench bench-sdk
 
 # The Lambda artifact: for arm64 by default; LAMBDA_PLATFORM=x86_64-manylinux2014 builds one for an x86_64 host.
 LAMBDA_PLATFORM ?= aarch64-manylinux2014
@@ -62,6 +62,11 @@ test: lint typecheck unit validate ## everything CI runs
 
 bench: .venv/.synced ## sweep benchmark against the emulator (about a minute); writes BENCHMARKS.md
 	$(RUN) python bench/sweep_benchmark.py
+
+# The official SDK is in the `bench` dependency group only: never in the function or its tests.
+bench-sdk: | $(UV) ## ours against a twin on the official SDK (a few minutes); writes its section of BENCHMARKS.md
+	$(UV) sync --frozen --group bench
+	$(RUN) --group bench python bench/sdk_benchmark.py $(BENCH_SDK_ARGS)
 
 # `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the handler package
 # without handler/local, the locked runtime dependencies as wheels for LAMBDA_PLATFORM, and

@@ -342,14 +342,23 @@ class Series:
         return statistics.median(known) if known else None
 
 
-def measure(emulator: Emulator, kind: str, concurrency: int) -> Run:
+def measure(
+    emulator: Emulator,
+    kind: str,
+    concurrency: int,
+    script: str = __file__,
+    env_overrides: dict[str, str] | None = None,
+) -> Run:
+    """One run in a fresh `python SCRIPT --child KIND` (`bench/sdk_benchmark.py` measures its
+    SDK twin through here, with its own script and HOME), checked against the emulator."""
     emulator.ask("reset")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SDRS_", "HUAWEICLOUD_", "POWERTOOLS_"))}
     env |= emulator.environment
     env |= {"SDRS_MAX_CONCURRENCY": str(concurrency), "POWERTOOLS_LOG_LEVEL": LOG_LEVEL}
+    env |= env_overrides or {}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "result.json"
-        command = [sys.executable, __file__, "--child", kind, "--out", str(out)]
+        command = [sys.executable, script, "--child", kind, "--out", str(out)]
         # The function's logs and metrics go to stdout, as in Lambda (read for the phases only).
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0 or not out.exists():
@@ -376,7 +385,7 @@ def measure(emulator: Emulator, kind: str, concurrency: int) -> Run:
         max_in_flight=stats["max_in_flight"],
         emulator_cpu=stats["cpu"],
         requests=sum(stats["routes"].values()),
-        phases=phases(done.stdout) if kind == "function" else None,
+        phases=phases(done.stdout),  # None for the floors: they log nothing
     )
     print(
         f"  {kind:<10} concurrency {concurrency:>2}: {run.cold:6.3f} s ({run.setup:.3f} s of it making the client), "
@@ -628,6 +637,19 @@ sits at the edge of that noise.
 """
 
 
+# `bench/sdk_benchmark.py` (`make bench-sdk`) writes its own section between these markers.
+SDK_SECTION_START, SDK_SECTION_END = "<!-- sdk-benchmark:start", "<!-- sdk-benchmark:end -->"
+
+
+def keep_sdk_section(text: str, path: Path) -> str:
+    """The new report, followed by the SDK benchmark's section of the file it replaces, if any."""
+    old = path.read_text() if path.exists() else ""
+    start, end = old.find(SDK_SECTION_START), old.find(SDK_SECTION_END)
+    if start < 0 or end < start:
+        return text
+    return text.rstrip("\n") + "\n\n" + old[start : end + len(SDK_SECTION_END)] + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
@@ -666,7 +688,7 @@ def main() -> int:
     finally:
         emulator.stop()
     text = report(plan, host, time.monotonic() - started)
-    Path(args.output).write_text(text)
+    Path(args.output).write_text(keep_sdk_section(text, Path(args.output)))
     print(text)
     print(f"written to {args.output}", file=sys.stderr)
     return 0

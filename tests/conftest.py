@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -131,3 +132,10 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
     monkeypatch.setattr(app, "SdrsClient", functools.partial(app.SdrsClient, sleep=slept.append))
     return slept
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures of the fuzz tests (tests/unit/test_fuzz_edge.py), when they ran."""
+    fuzz = sys.modules.get("tests.unit.test_fuzz_edge")
+    if fuzz is not None:
+        fuzz.write_summary(terminalreporter.write_line)
