@@ -10,7 +10,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -177,8 +177,7 @@ class SdrsClient:
                 "limit": self.page_size,
                 "offset": len(jobs),
             }
-            response, reply = self._call("GET", path, project_id, deadline, query)
-            count, page = _parse_listing(response, reply, "failure_jobs")
+            (count, page), reply = self._call_parsed("GET", path, project_id, deadline, _listing("failure_jobs"), query)
             jobs.extend(page)
             if len(jobs) > count or (not page and len(jobs) < count):
                 problem = "more than its count" if len(jobs) > count else "ended early"
@@ -190,8 +189,7 @@ class SdrsClient:
         """One page of GET /v1/{project_id}/server-groups; `count` tells how many pages there are."""
         path = f"/v1/{check_project_id(project_id)}/server-groups"
         query = {"limit": self.page_size, "offset": offset}
-        response, reply = self._call("GET", path, project_id, deadline, query)
-        count, groups = _parse_listing(response, reply, "server_groups")
+        (count, groups), reply = self._call_parsed("GET", path, project_id, deadline, _listing("server_groups"), query)
         return ServerGroupPage(count, groups, reply)
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply:
@@ -211,6 +209,20 @@ class SdrsClient:
         query: dict[str, Any] | None = None,
         expect_status: int | None = None,
     ) -> tuple[httpx.Response, Reply]:
+        return self._call_parsed(method, path, project_id, deadline, _as_is, query, expect_status)
+
+    def _call_parsed[T](
+        self,
+        method: str,
+        path: str,
+        project_id: str,
+        deadline: Deadline,
+        parse: Callable[[httpx.Response, Reply], T],
+        query: dict[str, Any] | None = None,
+        expect_status: int | None = None,
+    ) -> tuple[T, Reply]:
+        """`parse` turns a successful answer into the result; when it raises SdrsApiError (the
+        body is not what the API sends: a proxy's page), the answer is retried like a 502."""
         if method == "DELETE" and _PROJECT_WIDE_DELETE.fullmatch(path):
             raise AssertionError("refusing the project-wide failure-jobs batch delete")
         url = path + ("?" + canonical_query(query.items()) if query else "")
@@ -239,8 +251,11 @@ class SdrsClient:
             else:
                 reply = last_reply = Reply(response.status_code, response.headers.get("X-Request-Id"), attempt)
                 if response.is_success and expect_status in (None, response.status_code):
-                    return response, reply
-                if response.is_success:  # a proxy's page, say: whether the call took effect is unknown
+                    try:
+                        return parse(response, reply), reply
+                    except SdrsApiError as invalid:
+                        failure = invalid
+                elif response.is_success:  # a proxy's page, say: whether the call took effect is unknown
                     failure = invalid_response(f"expected HTTP {expect_status}, got {response.status_code}", reply)
                 else:
                     failure = error_from_response(response, self._connection.auth.secrets())
@@ -295,12 +310,41 @@ class SdrsClient:
             headers={**_HEADERS, "X-Project-Id": project_id},
             extensions={"timeout": timeout.as_dict()},
         )
+        ends = time.monotonic() + budget
         response = connection.transport.handle_request(connection.auth.sign_request(request, credentials))
+        response.stream = _Bounded(response.stream, ends, request)
         try:
             response.read()
         finally:
             response.close()
         return response
+
+
+class _Bounded(httpx.SyncByteStream):
+    """A body that must have arrived by `ends`: httpx's read timeout bounds each read, not their sum."""
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, ends: float, request: httpx.Request):
+        assert isinstance(stream, httpx.SyncByteStream)
+        self._stream, self._ends, self._request = stream, ends, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if time.monotonic() > self._ends:
+                raise httpx.ReadTimeout(
+                    "the answer was still coming in when the attempt's time ran out", request=self._request
+                )
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def _as_is(response: httpx.Response, reply: Reply) -> httpx.Response:
+    return response
+
+
+def _listing(items: str) -> Callable[[httpx.Response, Reply], tuple[int, list[dict[str, Any]]]]:
+    return lambda response, reply: _parse_listing(response, reply, items)
 
 
 def _parse_listing(response: httpx.Response, reply: Reply, items: str) -> tuple[int, list[dict[str, Any]]]:

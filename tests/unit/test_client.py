@@ -245,9 +245,10 @@ def test_malformed_listing_is_response_invalid(
         make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
 
     error = caught.value
-    assert (error.code, error.status_code, error.request_id, error.attempts) == ("Response.Invalid", 200, "rid-bad", 1)
-    assert route.call_count == 1
-    assert clock.sleeps == []
+    assert (error.code, error.status_code, error.request_id, error.attempts) == ("Response.Invalid", 200, "rid-bad", 4)
+    assert error.retryable is True
+    assert route.call_count == 4  # a proxy's page instead of the listing is retried like a 502
+    assert len(clock.sleeps) == 3
 
 
 def test_custom_page_size_is_the_listing_limit(
