@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -70,7 +71,7 @@ def sdrs_client(settings: Settings) -> SdrsClient:
         settings.credentials_secret_arn,
         settings.credentials_ttl,
         settings.secrets_extension_port,
-        settings.aws_session_token,
+        hashlib.sha256(settings.aws_session_token.encode()).digest(),  # the key's repr must not show it
         settings.connect_timeout,
         settings.read_timeout,
         settings.max_attempts,

@@ -261,8 +261,14 @@ class SdrsClient:
                     failure = error_from_response(response, self._connection.auth.secrets())
                     wait = retry_after_seconds(response)
                 if response.status_code == 401:
-                    fresh = None if refreshed else self._refreshed(credentials, attempt)
-                    refreshed = True
+                    fresh = None
+                    if not refreshed:
+                        refreshed = True
+                        try:
+                            fresh = self._refreshed(credentials, attempt)
+                        except SdrsApiError:  # no other credentials to be had: these stay rejected
+                            self._rejected[credentials] = self._clock()
+                            raise
                     if fresh is not None:  # a rotated secret: one more try, with its new version
                         credentials = fresh
                         continue

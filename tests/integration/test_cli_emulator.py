@@ -228,16 +228,20 @@ def test_dry_run_flag_deletes_nothing(emulator: SdrsEmulator) -> None:
     assert emulator.state.calls("delete_group_failure_jobs") == []
 
 
-def test_wrong_secret_key_fails_once_per_group_and_is_never_retried(emulator: SdrsEmulator) -> None:
-    env = _clean_env(**{**emulator.environment(), "HUAWEICLOUD_SDK_SK": "not-the-right-secret"})
+def test_wrong_secret_key_is_sent_once_and_never_again(emulator: SdrsEmulator) -> None:
+    # One group at a time: the first 401 comes back before any other request is signed.
+    env = _clean_env(
+        **{**emulator.environment(), "HUAWEICLOUD_SDK_SK": "not-the-right-secret", "SDRS_MAX_CONCURRENCY": "1"}
+    )
     done = _run("invoke", str(EVENTS / "direct-several-groups.json"), env=env, emulator=emulator)
     assert done.returncode == 1
     result = json.loads(done.stdout)
     assert {g["outcome"] for g in result["groups"]} == {"failed"}
-    assert {(g["error"]["code"], g["error"]["retryable"], g["status_code"]) for g in result["groups"]} == {
-        ("APIGW.0301", False, 401)
-    }
-    assert len(emulator.state.calls()) == 3  # one listing attempt per group, no retry
+    errors = [(g["error"]["code"], g["error"]["retryable"], g["status_code"]) for g in result["groups"]]
+    assert errors[0] == ("APIGW.0301", False, 401)
+    assert errors[1:] == [("Credentials.Rejected", False, None)] * (len(errors) - 1)
+    assert len(errors) == 3
+    assert len(emulator.state.calls()) == 1  # one bad signature, no retry, nothing else sent with that key
     assert "not-the-right-secret" not in done.stdout + done.stderr
     assert _counts(emulator.state) == _counts(demo_state())
 

@@ -27,8 +27,10 @@ import respx
 from handler import app
 from handler.observability import logger
 from handler.sdrs.client import SdrsClient
+from handler.sdrs.credentials import SecretsExtensionCredentials
 from handler.sdrs.signing import AkSkAuth
 from handler.settings import load_settings
+from tests.fake_extension import TOKEN_HEADER, ExtensionFault, FakeSecretsExtension
 from tests.fake_sdrs import GROUP_CLEAN, GROUP_WITH_FAILURES, PROJECT_ID, FakeSdrs
 
 AK = "AKLEAKCANARY0001"
@@ -474,3 +476,221 @@ def test_reprs_hide_the_secrets(canary_env: dict[str, str]) -> None:
             assert_no_secrets(text, type(obj).__name__)
     assert "***" in repr(credentials)
     assert "security_token=***" in repr(credentials)
+
+
+# --- credentials from a Secrets Manager secret, through the Parameters and Secrets extension ---
+
+AWS_TOKEN = "AWSSESSIONTOKENLEAKCANARY"
+NEW_AK = "AKROTATEDCANARY0002"
+NEW_SK = "SKROTATEDCANARY-secret"
+NEW_TOKEN = "ROTATEDTOKENCANARY"
+ALL_CANARIES = (*SECRETS, AWS_TOKEN, NEW_AK, NEW_SK, NEW_TOKEN)
+CANARY_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sdrs-cleanup/huawei-credentials-AbCdEf"
+EXTENSION_URL = "http://127.0.0.1:2773/secretsmanager/get"
+
+
+def canary_secret(access_key: str = AK, secret_key: str = SK, token: str = TOKEN) -> str:
+    return json.dumps({"access_key": access_key, "secret_key": secret_key, "security_token": token})
+
+
+@pytest.fixture
+def secret_env(canary_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The canary credentials move from the environment into the secret; Lambda's session
+    token (which the extension asks for) is a canary too."""
+    static = ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    for name in static:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", raising=False)
+    monkeypatch.delenv("SDRS_CREDENTIALS_TTL_SECONDS", raising=False)
+    monkeypatch.setenv("SDRS_CREDENTIALS_SECRET_ARN", CANARY_ARN)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", AWS_TOKEN)
+    kept = {name: value for name, value in canary_env.items() if name not in static}
+    return {**kept, "SDRS_CREDENTIALS_SECRET_ARN": CANARY_ARN, "AWS_SESSION_TOKEN": AWS_TOKEN}
+
+
+@pytest.fixture
+def extension(secret_env: dict[str, str], sdrs_api: respx.Router) -> FakeSecretsExtension:
+    """The extension on its default port, answering from the canary secret."""
+    fake_extension = FakeSecretsExtension(AWS_TOKEN)
+    fake_extension.put_secret(CANARY_ARN, canary_secret())
+    sdrs_api.get(EXTENSION_URL).mock(side_effect=fake_extension.handle)
+    return fake_extension
+
+
+def assert_free_of_canaries(capture: Capture) -> None:
+    capture.assert_clean()
+    for where, text in capture.texts.items():
+        for value in ALL_CANARIES:
+            assert value not in text, f"{value!r} leaked into {where}"
+
+
+def assert_token_went_to_the_extension(extension: FakeSecretsExtension) -> None:
+    assert extension.requests
+    for seen in extension.requests:
+        assert seen.headers[TOKEN_HEADER.lower()] == AWS_TOKEN
+        assert seen.secret_id == CANARY_ARN
+
+
+def test_secret_success(capture: Capture, extension: FakeSecretsExtension, fake: FakeSdrs, lambda_context: Any) -> None:
+    jobs = fake.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)
+
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert (result["ok"], result["groups"][0]["outcome"]) == (True, "deleted")
+    assert [r.method for r in fake.requests] == ["GET", "DELETE"]
+    assert_secrets_were_on_the_wire(fake)  # the secret's AK and token signed the requests
+    assert len(extension.requests) == 1
+    assert_token_went_to_the_extension(extension)
+    texts = capture.collect(result)
+    assert jobs[0]["job_id"] in capture.logs
+    assert "GroupsProcessed" in texts["stdout"]
+    assert_free_of_canaries(capture)
+
+
+def test_secret_rotation_after_a_401(
+    capture: Capture, extension: FakeSecretsExtension, fake: FakeSdrs, lambda_context: Any
+) -> None:
+    """The key is rotated behind a stale extension cache; the gateway's 401 echoes the old AK."""
+    first, exc = invoke({"server_group_id": GROUP_CLEAN}, lambda_context)
+    assert exc is None
+    assert first is not None
+    assert first["ok"] is True
+    fake.access_key, fake.secret_key = NEW_AK, NEW_SK
+    extension.put_secret(CANARY_ARN, canary_secret(NEW_AK, NEW_SK, NEW_TOKEN))
+    echo = f"Incorrect IAM authentication information: Get secretKey failed,ak:{AK},err:ak not exist"
+    fake.fail("GET", 401, body={"error_code": "APIGW.0301", "error_msg": echo}, times=1)
+    before = len(fake.requests)
+
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+
+    assert exc is None
+    assert result is not None
+    assert (result["ok"], result["groups"][0]["outcome"]) == (True, "deleted")
+    seen = fake.requests[before:]
+    assert [r.status for r in seen] == [401, 200, 204]
+    assert [f"Access={NEW_AK}," in r.headers["Authorization"] for r in seen] == [False, True, True]
+    assert [r.headers["X-Security-Token"] for r in seen] == [TOKEN, NEW_TOKEN, NEW_TOKEN]
+    assert [r.refresh_now for r in extension.requests] == [False, True]
+    assert_token_went_to_the_extension(extension)
+    capture.collect({"first": first, "second": result})
+    assert "ak not exist" not in json.dumps(result)  # the 401 was retried away, not reported
+    assert_free_of_canaries(capture)
+
+
+@pytest.mark.parametrize(
+    ("fault", "retryable", "named"),
+    [
+        pytest.param(None, False, "AccessDeniedException", id="access-denied"),
+        pytest.param(
+            ExtensionFault(
+                500, json.dumps({"__type": "InternalFailure", "message": f"failed to read {CANARY_ARN}"}).encode()
+            ),
+            True,
+            CANARY_ARN,
+            id="http-500",
+        ),
+        pytest.param(
+            ExtensionFault(502, f"ConnectionError: Read Error ({CANARY_ARN})".encode()), True, CANARY_ARN, id="http-502"
+        ),
+    ],
+)
+def test_secret_unreadable(
+    fault: ExtensionFault | None,
+    retryable: bool,
+    named: str,
+    capture: Capture,
+    extension: FakeSecretsExtension,
+    fake: FakeSdrs,
+    lambda_context: Any,
+) -> None:
+    """The extension's error names the secret (which is not secret) and never its values; an
+    asynchronous trigger raises only when a retry may read it."""
+    if fault is None:
+        extension.deny(CANARY_ARN)
+    else:
+        extension.fail(fault, times=None)
+
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+
+    if retryable:
+        assert result is None
+        assert isinstance(exc, app.TransientFailure)
+        error = exc.result["error"]
+    else:
+        assert exc is None
+        assert result is not None
+        error = result["error"]
+    assert (error["type"], error["retryable"]) == ("configuration", retryable)
+    assert named in error["message"]  # the extension's error text made it into the result
+    assert fake.requests == []
+    assert_token_went_to_the_extension(extension)
+    texts = capture.collect(result, exc)
+    assert "invocation refused" in capture.logs
+    assert "ConfigurationErrors" in texts["stdout"]
+    assert_free_of_canaries(capture)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(f"access_key={AK}\nsecret_key={SK}\nsecurity_token={TOKEN}", "not JSON", id="not-json"),
+        pytest.param(canary_secret()[:-5], "not JSON", id="cut-json"),
+        pytest.param(json.dumps([AK, SK, TOKEN]), "not a JSON object", id="json-array"),
+        pytest.param(canary_secret(secret_key=SK + "\n"), "not a printable string", id="newline-in-sk"),
+        pytest.param(canary_secret(secret_key=f" {SK}"), "not a printable string", id="space-before-sk"),
+        pytest.param(
+            json.dumps({"access_key": AK, "HUAWEICLOUD_SDK_AK": AK, "secret_key": SK}), "twice", id="ak-twice"
+        ),
+        pytest.param(json.dumps({"ak": AK, "sk": SK, "token": TOKEN}), "no access_key and secret_key", id="other-keys"),
+        pytest.param(canary_secret().encode(), "without a SecretString", id="binary"),
+    ],
+)
+def test_secret_not_usable_holding_the_canaries(
+    content: str | bytes,
+    problem: str,
+    capture: Capture,
+    extension: FakeSecretsExtension,
+    fake: FakeSdrs,
+    lambda_context: Any,
+) -> None:
+    if isinstance(content, bytes):
+        extension.put_secret(CANARY_ARN, secret_binary=content)
+    else:
+        extension.put_secret(CANARY_ARN, content)
+
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+
+    assert exc is None  # not fixed by a retry: returned, not raised
+    assert result is not None
+    assert (result["error"]["type"], result["error"]["retryable"]) == ("configuration", False)
+    assert problem in result["error"]["message"]
+    assert fake.requests == []
+    assert [r.status for r in extension.requests] == [200]  # the canaries really were read
+    texts = capture.collect(result)
+    assert "invocation refused" in capture.logs
+    assert "ConfigurationErrors" in texts["stdout"]
+    assert_free_of_canaries(capture)
+
+
+def test_secret_reprs_hide_the_credentials(extension: FakeSecretsExtension) -> None:
+    settings = load_settings(os.environ)
+    client = app.sdrs_client(settings)
+    source = client.credentials
+    assert isinstance(source, SecretsExtensionCredentials)
+    assert source.current().secrets() == SECRETS  # the canaries are really inside
+    assert settings.aws_session_token == AWS_TOKEN
+    auth = AkSkAuth(source, PROJECT_ID)
+    objects: list[object] = [settings, source, auth, client, client._connection, client._connection.auth]
+    for obj in objects:
+        for text in (repr(obj), str(obj), f"{obj}", f"{obj!r}"):
+            for value in ALL_CANARIES:
+                assert value not in text, f"{value!r} in the repr of {type(obj).__name__}"
+    assert CANARY_ARN in repr(source)  # the reprs say something
+
+
+def test_secret_client_cache_repr_hides_the_session_token(extension: FakeSecretsExtension) -> None:
+    app.sdrs_client(load_settings(os.environ))
+    assert app._clients
+    assert AWS_TOKEN not in repr(app._clients)
