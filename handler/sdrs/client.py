@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -159,6 +160,8 @@ class SdrsClient:
         self._rng = rng
         self._clock = clock
         self._rejected: dict[Credentials, float] = {}
+        self._accepted: set[Credentials] = set()
+        self._first_use = threading.Lock()
 
     @property
     def credentials(self) -> CredentialSource:
@@ -243,7 +246,7 @@ class SdrsClient:
             failure: SdrsApiError
             wait: float | None = None
             try:
-                response = self._send(method, url, project_id, budget, credentials)
+                response = self._send_signed(method, url, project_id, budget, credentials, attempt)
             except httpx.TransportError as exc:
                 failure = error_from_transport(exc)
                 if last_reply is not None:  # the result reports the group's last response
@@ -260,19 +263,12 @@ class SdrsClient:
                 else:
                     failure = error_from_response(response, self._connection.auth.secrets())
                     wait = retry_after_seconds(response)
-                if response.status_code == 401:
-                    fresh = None
-                    if not refreshed:
-                        refreshed = True
-                        try:
-                            fresh = self._refreshed(credentials, attempt)
-                        except SdrsApiError:  # no other credentials to be had: these stay rejected
-                            self._rejected[credentials] = self._clock()
-                            raise
+                if response.status_code == 401 and not refreshed:  # (_send_signed has put them on hold)
+                    refreshed = True
+                    fresh = self._refreshed(credentials, attempt)
                     if fresh is not None:  # a rotated secret: one more try, with its new version
                         credentials = fresh
                         continue
-                    self._rejected[credentials] = self._clock()
             failure.attempts = attempt
             if not failure.retryable or attempt >= self._retry.max_attempts:
                 raise failure
@@ -287,6 +283,10 @@ class SdrsClient:
             credentials = self._connection.auth.source.current()
         except CredentialsUnavailable as exc:
             raise SdrsApiError("Credentials.Unavailable", str(exc), exc.retryable, attempts=attempts) from None
+        self._check_not_on_hold(credentials, attempts)
+        return credentials
+
+    def _check_not_on_hold(self, credentials: Credentials, attempts: int) -> None:
         rejected_at = self._rejected.get(credentials)
         if rejected_at is not None and self._clock() - rejected_at < REJECTED_CREDENTIALS_HOLD_SECONDS:
             raise SdrsApiError(
@@ -296,7 +296,32 @@ class SdrsClient:
                 retryable=False,
                 attempts=attempts,
             )
-        return credentials
+
+    def _send_signed(
+        self, method: str, url: str, project_id: str, budget: float, credentials: Credentials, attempt: int
+    ) -> httpx.Response:
+        """Credentials the API has not accepted yet go out one request at a time: if they are
+        wrong, one bad signature is spent, not one per request in flight. A 401 puts them on hold."""
+        if credentials not in self._accepted:
+            if not self._first_use.acquire(timeout=budget):
+                raise SdrsApiError(
+                    "Deadline.Exceeded", "no time left while new credentials were tried", True, attempts=attempt - 1
+                )
+            try:
+                if credentials not in self._accepted:  # still untried: this request is the trial
+                    self._check_not_on_hold(credentials, attempt - 1)
+                    return self._judged(credentials, self._send(method, url, project_id, budget, credentials))
+            finally:
+                self._first_use.release()
+        return self._judged(credentials, self._send(method, url, project_id, budget, credentials))
+
+    def _judged(self, credentials: Credentials, response: httpx.Response) -> httpx.Response:
+        if response.status_code == 401:
+            self._accepted.discard(credentials)
+            self._rejected[credentials] = self._clock()
+        elif response.status_code < 500 and response.status_code != 429:  # the gateway checked the signature
+            self._accepted.add(credentials)
+        return response
 
     def _refreshed(self, rejected: Credentials, attempts: int) -> Credentials | None:
         try:

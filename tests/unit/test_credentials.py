@@ -5,7 +5,11 @@ credentials), and the settings that guard both: the secret's ARN and the endpoin
 from __future__ import annotations
 
 import json
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -422,3 +426,49 @@ def test_refused_endpoints(endpoint: str, suffixes: str | None, fragment: str) -
 def test_region_endpoints_obey_the_policy_too() -> None:
     with pytest.raises(ConfigurationError, match="not under an allowed domain"):
         load_settings({**BASE, "SDRS_ALLOWED_ENDPOINT_SUFFIXES": "otc.t-systems.com"})
+
+
+def test_new_credentials_are_tried_by_one_request_before_the_others_go(
+    sdrs_api: respx.Router, make_client: Callable[[Any], SdrsClient]
+) -> None:
+    """Sixteen calls at once with a wrong key: one bad signature, not sixteen (five lock the AK);
+    with the right key, once accepted, calls overlap again."""
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_gateway(valid: Credentials) -> Callable[[httpx.Request], httpx.Response]:
+        def serve(request: httpx.Request) -> httpx.Response:
+            with lock:
+                in_flight[0] += 1
+                most[0] = max(most[0], in_flight[0])
+            time.sleep(0.05)
+            with lock:
+                in_flight[0] -= 1
+            if signature_problem(request, valid.access_key, valid.secret_key) is None:
+                return httpx.Response(204)
+            return httpx.Response(401, json={"error_code": "APIGW.0301", "error_msg": "bad signature"})
+
+        return serve
+
+    route = sdrs_api.delete(url__regex=r".*/failure-jobs/batch").mock(side_effect=slow_gateway(NEW))
+    groups = [str(uuid.uuid4()) for _ in range(16)]
+
+    def delete_all(client: SdrsClient) -> list[str]:
+        def one(group: str) -> str:
+            try:
+                return str(client.delete_group_failure_jobs(PROJECT_ID, group, deadline()).status_code)
+            except SdrsApiError as exc:
+                return exc.code
+
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(one, groups))
+
+    codes = delete_all(make_client(OLD))
+    assert sorted(set(codes)) == ["APIGW.0301", "Credentials.Rejected"]
+    assert codes.count("APIGW.0301") == 1
+    assert (route.call_count, most[0]) == (1, 1)
+
+    codes = delete_all(make_client(NEW))
+    assert codes == ["204"] * 16
+    assert route.call_count == 17
+    assert most[0] > 1  # after the first 204 the others went at once
