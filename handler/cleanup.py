@@ -11,8 +11,9 @@ less than twice that: such groups are reported `deferred`, for the next run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +40,25 @@ class SdrsApi(Protocol):
     def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage: ...
 
 
+class Mapper(Protocol):
+    """A ThreadPoolExecutor, or the calling thread (`_OnThisThread`)."""
+
+    def map[R](self, fn: Callable[..., R], *iterables: Iterable[Any]) -> Iterator[R]: ...
+
+
+class _OnThisThread:
+    """One group needs no pool: starting and joining threads would be most of a warm call's overhead."""
+
+    def map[R](self, fn: Callable[..., R], *iterables: Iterable[Any]) -> Iterator[R]:
+        return map(fn, *iterables)
+
+
+def _pool(request: CleanupRequest, policy: CleanupPolicy) -> AbstractContextManager[Mapper]:
+    if request.sweep_project_id is None and len(request.targets) <= 1:
+        return nullcontext(_OnThisThread())
+    return ThreadPoolExecutor(max_workers=policy.max_concurrency, thread_name_prefix="sdrs")
+
+
 @dataclass(frozen=True, slots=True)
 class CleanupPolicy:
     max_concurrency: int = 16
@@ -56,7 +76,7 @@ class CleanupReport:
 
 
 def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, policy: CleanupPolicy) -> CleanupReport:
-    with ThreadPoolExecutor(max_workers=policy.max_concurrency, thread_name_prefix="sdrs") as pool:
+    with _pool(request, policy) as pool:
         if request.sweep_project_id is not None:
             try:
                 targets, unusable = _discover(request.sweep_project_id, api, deadline, pool)
@@ -107,7 +127,7 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
 
 
 def _discover(
-    project_id: str, api: SdrsApi, deadline: Deadline, pool: ThreadPoolExecutor
+    project_id: str, api: SdrsApi, deadline: Deadline, pool: Mapper
 ) -> tuple[list[GroupTarget], list[GroupResult]]:
     """Every protection group of the project, sorted by id; later pages fetched concurrently."""
     first = api.server_groups_page(project_id, 0, deadline)
