@@ -28,8 +28,7 @@ from handler.models import (
     check_server_group_id,
 )
 from handler.observability import logger
-from handler.sdrs.client import Deadline, FailureJobListing, Reply, ServerGroupPage, invalid_response
-from handler.sdrs.errors import SdrsApiError
+from handler.sdrs.api import Deadline, FailureJobListing, Reply, SdrsApiError, ServerGroupPage, invalid_response
 
 
 class SdrsApi(Protocol):

@@ -19,6 +19,11 @@ from typing import Any
 import httpx
 
 from handler.models import check_project_id, check_server_group_id
+from handler.sdrs.api import Deadline as Deadline
+from handler.sdrs.api import FailureJobListing as FailureJobListing
+from handler.sdrs.api import Reply as Reply
+from handler.sdrs.api import ServerGroupPage as ServerGroupPage
+from handler.sdrs.api import invalid_response as invalid_response
 from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport
 from handler.sdrs.signing import AkSkAuth, Credentials, CredentialSource, CredentialsUnavailable, canonical_query
 
@@ -32,17 +37,6 @@ REJECTED_CREDENTIALS_HOLD_SECONDS = 60.0
 _PROJECT_WIDE_DELETE = re.compile(r"/v1/[^/]+/task-center/failure-jobs/batch/?")
 
 
-class Deadline:
-    """The time left in this invocation, less a margin kept for returning the result."""
-
-    def __init__(self, seconds: float, margin: float = 0.0, clock: Callable[[], float] = time.monotonic):
-        self._clock = clock
-        self._ends_at = clock() + seconds - margin
-
-    def remaining(self) -> float:
-        return max(0.0, self._ends_at - self._clock())
-
-
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int = 4
@@ -54,39 +48,6 @@ class RetryPolicy:
     def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
         return rng() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status_code: int
-    request_id: str | None
-    attempts: int
-
-
-def invalid_response(message: str, reply: Reply) -> SdrsApiError:
-    """A successful answer whose body does not add up (a proxy's page, a listing changing
-    under us): retryable, since the next answer may well be right."""
-    return SdrsApiError(
-        "Response.Invalid",
-        message,
-        retryable=True,
-        status_code=reply.status_code,
-        request_id=reply.request_id,
-        attempts=reply.attempts,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class FailureJobListing:
-    jobs: list[dict[str, Any]]
-    last: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class ServerGroupPage:
-    count: int  # the total number of groups in the project, not this page's size
-    server_groups: list[dict[str, Any]]
-    reply: Reply
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import httpx
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+from handler.sdrs.api import RETRYABLE_STATUSES as RETRYABLE_STATUSES
+from handler.sdrs.api import SdrsApiError as SdrsApiError
 
 STATUS_MEANINGS = {
     400: "bad request",
@@ -30,23 +30,6 @@ STATUS_MEANINGS = {
 }
 _SDRS_WRAPPER_KEYS = ("error", "badrequest", "itemNotFound")
 _MESSAGE_LIMIT = 300
-
-
-@dataclass(slots=True)
-class SdrsApiError(Exception):
-    """A failed call: `code` is the API's (SDRS.xxxx, APIGW.xxxx) or our own (HTTP.502,
-    Network.Timeout, Response.Invalid, Deadline.Exceeded)."""
-
-    code: str
-    message: str
-    retryable: bool
-    status_code: int | None = None
-    request_id: str | None = None
-    attempts: int = 1
-
-    def __str__(self) -> str:
-        status = f"HTTP {self.status_code} " if self.status_code else ""
-        return f"{status}{self.code}: {self.message}"
 
 
 def _clip(text: str) -> str:

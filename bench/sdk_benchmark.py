@@ -1,0 +1,1014 @@
+"""The function against its twin on the official SDK: `make bench-sdk` (two minutes or so).
+
+`bench/twin_handler.py` is the function with its SDRS client swapped for an adapter on
+`huaweicloudsdksdrs`: the same `handler.cleanup.run_cleanup`, event validation, logger, metrics
+and result; only the SDRS calls go through the SDK. Both are built into Lambda
+artifacts the way `make artifact` builds ours, and measured alternately against the same
+loopback SDRS emulator (a process of its own, answering at once):
+
+  cold start   a fresh `python -X frozen_modules=on -I -S -B` with only the artifact on
+               sys.path imports the handler and serves one invocation (events/direct.json:
+               one group, list its 3 failed tasks, delete them); timed from the spawn to
+               the result, plus the import alone and `python -c pass`; over plain http, and
+               over https with a throw-away certificate (made with `openssl`) whose CA is
+               added to certifi's bundle, so that both clients load a production-sized one;
+  warm         one process per side serves many invocations of the same event, the group's
+               failed tasks put back (untimed) before each: median and p99, wall and CPU;
+  peak RSS     the warm process's VmHWM once it is done;
+  artifact     bytes unzipped and zipped (ZIP_DEFLATED), for arm64 as deployed;
+  sweep        `bench/sweep_benchmark.py`'s sweep of 500 groups (50 ms latency, concurrency
+               32), ours through its own `measure`, the twin's the same way;
+  importtime   `-X importtime` of each handler module, self time summed per package.
+
+Every round checks that both sides made the same HTTP requests and got 200/204 only. Results
+are ratios ours / twin of medians over the rounds, written between the markers of BENCHMARKS.md
+(the sweep benchmark's section is kept). Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import sweep_benchmark as sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "bench"
+EVENT = ROOT / "events" / "direct.json"
+PYTHON = sys.executable
+PYTHON_VERSION = "3.13"
+# What Lambda runs (template.yaml: arm64) for the sizes; the host's own wheels to run them here.
+LAMBDA_PLATFORM = "aarch64-manylinux2014"
+HOST_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+HOST_PLATFORM = f"{HOST_MACHINES.get(platform.machine().lower(), 'x86_64')}-manylinux2014"
+FAILED_TASKS = 3
+SIDES = ("ours", "twin")
+MODULES = {"ours": "handler.app", "twin": "twin_handler"}
+# The handler modules the twin imports (none of them imports httpx; the probe checks it).
+TWIN_HANDLER_MODULES = (
+    "__init__.py",
+    "models.py",
+    "observability.py",
+    "triggers.py",
+    "cleanup.py",
+    "sdrs/__init__.py",
+    "sdrs/api.py",
+)
+# What the Makefile's build-SdrsCleanupFunction removes from our artifact as never imported
+# (anyio: httpcore's async side; Powertools' API Gateway router): removed from the twin's too.
+PRUNED = ("anyio", "anyio-*.dist-info", "aws_lambda_powertools/event_handler")
+DEFAULTS = {"rounds": 7, "warm_rounds": 3, "invocations": 300, "warm_up": 20, "sweep_runs": 3, "import_runs": 5}
+TARGETS = {"cold": 0.6, "warm": 0.5, "rss": 1.0, "zipped": 0.5}
+MARK_START = sweep.SDK_SECTION_START + " (written by bench/sdk_benchmark.py: do not edit by hand) -->"
+MARK_END = sweep.SDK_SECTION_END
+X = "\u00d7"
+
+# --- the emulator, in a process of its own --------------------------------------------------------
+
+
+def _refill(state: Any) -> None:
+    from handler.local.emulator import DEMO_GROUP_WITH_FAILURES, DEMO_PROJECT_ID
+
+    with state.lock:
+        state.add_group(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES, FAILED_TASKS, name="pg-web-tier")
+
+
+def _serve_refills(listener: socket.socket, state: Any) -> None:
+    """A measured process asks for the group's failed tasks back before each invocation:
+    one byte in, one byte out, on a loopback socket (cheaper to import than multiprocessing)."""
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            while conn.recv(1):
+                _refill(state)
+                conn.sendall(b"k")
+
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A throw-away CA and a server certificate for 127.0.0.1, and a CA bundle for the clients:
+    certifi's (as both load in production) with the throw-away CA added."""
+
+    certificate: str
+    key: str
+    bundle: str
+
+
+def make_tls(directory: Path, certifi_bundle: Path) -> Tls | None:
+    """Returns None when there is no openssl command to make the certificates with."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    ca, ca_key, key, request, certificate = (
+        str(directory / name) for name in ("ca.pem", "ca.key", "server.key", "server.csr", "server.pem")
+    )
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"]
+    authority = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    signed = ["-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2", "-extfile", str(extensions)]
+    for command in (
+        [openssl, "req", "-x509", *ec, *authority, "-keyout", ca_key, "-out", ca, "-subj", "/CN=sdk-bench CA"],
+        [openssl, "req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        [openssl, "x509", "-req", "-in", request, *signed, "-out", certificate],
+    ):
+        _run(command, "making a certificate for the https emulator")
+    bundle = directory / "bundle.pem"
+    bundle.write_text(certifi_bundle.read_text() + Path(ca).read_text())
+    return Tls(certificate, key, str(bundle))
+
+
+def serve_emulator(conn: Connection, tls: Tls | None) -> None:
+    """The demo project with no added latency, over http and (with `tls`) https, one state
+    behind both; commands on `conn`: refill, stats, stop."""
+    import ssl
+
+    from handler.local.emulator import SdrsEmulator, demo_state
+
+    plain = SdrsEmulator(demo_state())
+    servers = {"http": plain}
+    if tls is not None:
+        secure = servers["https"] = SdrsEmulator(plain.state)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.certificate, tls.key)
+        secure._server.socket = context.wrap_socket(secure._server.socket, server_side=True)
+    for server in servers.values():
+        server.start()
+    state = plain.state
+    listener = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=_serve_refills, args=(listener, state), daemon=True).start()
+    environments = {}
+    for scheme, server in servers.items():
+        environment = server.environment() | {"BENCH_REFILL_PORT": str(listener.getsockname()[1])}
+        environment["SDRS_ENDPOINT"] = environment["SDRS_ENDPOINT"].replace("http://", f"{scheme}://")
+        if tls is not None:  # each library reads its own variable; the same file
+            environment |= {"SSL_CERT_FILE": tls.bundle, "REQUESTS_CA_BUNDLE": tls.bundle}
+        environments[scheme] = environment
+    conn.send(environments)
+    while True:
+        command = conn.recv()
+        if command == "refill":
+            _refill(state)
+            conn.send("ok")
+        elif command == "stats":  # what was asked since the last stats, then forget it
+            while state.in_flight:
+                time.sleep(0.005)
+            with state.lock:
+                conn.send(
+                    {
+                        "routes": dict(Counter(r.route for r in state.requests)),
+                        "statuses": dict(Counter(r.status for r in state.requests)),
+                    }
+                )
+                state.requests.clear()
+        else:
+            listener.close()
+            for server in servers.values():
+                server.stop()
+            conn.send("stopped")
+            return
+
+
+class Emulator:
+    def __init__(self, tls: Tls | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=serve_emulator, args=(child, tls), name="sdrs-emulator", daemon=True)
+        self._process.start()
+        # "http", and "https" when there is a certificate: the function's environment for each.
+        self.environments: dict[str, dict[str, str]] = self._conn.recv()
+
+    def ask(self, command: str) -> Any:
+        self._conn.send(command)
+        return self._conn.recv()
+
+    def stop(self) -> None:
+        self.ask("stop")
+        self._process.join(10)
+
+
+# --- the measured process ----------------------------------------------------------------------------
+
+# Runs as `python -X frozen_modules=on -I -S -B -c PROBE artifact module mode fd warm_up invocations`:
+# nothing but the standard library and the artifact on sys.path, and nothing imported before
+# the handler module but what the interpreter itself loads.
+PROBE = r"""
+import sys, time
+started = time.perf_counter()
+artifact, module_name, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+report_fd, go_fd, done_fd = (int(fd) for fd in sys.argv[4:7])
+sys.path.insert(0, artifact)
+module = __import__(module_name, fromlist=["lambda_handler"])
+imported = time.perf_counter()
+import json, os
+
+class Context:
+    function_name = "sdrs-cleanup-bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:sdrs-cleanup-bench"
+    memory_limit_in_mb = 1024
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/sdrs-cleanup-bench"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 900_000
+
+def status(name):
+    with open("/proc/self/status") as lines:
+        for line in lines:
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024  # kB -> MiB
+
+def check(result):
+    [group] = result["groups"]
+    if not result["ok"] or group["outcome"] != "deleted" or len(group["failure_jobs"]) != 3:
+        raise SystemExit(f"unexpected result: {json.dumps(result)[:2000]}")
+
+event = json.loads(os.environ["BENCH_EVENT"])
+if mode == "warm":  # every invocation, the first one too, when the parent says go
+    import socket
+    refill = socket.create_connection(("127.0.0.1", int(os.environ["BENCH_REFILL_PORT"])))
+
+    def go():
+        if os.read(go_fd, 1) != b"g":
+            raise SystemExit("the benchmark went away")
+        refill.sendall(b"r")  # the group's failed tasks back, untimed
+        refill.recv(1)
+
+    os.write(done_fd, b"r")
+    go()
+begun, cpu = time.perf_counter(), time.process_time()
+result = module.lambda_handler(event, Context())
+first = time.perf_counter()
+first_cpu = time.process_time() - cpu
+check(result)
+report = {
+    "import": imported - started,
+    "first": first - begun,
+    "first_cpu": first_cpu,
+    "hwm_cold": status("VmHWM"),
+    "file": module.__file__,
+    "site_packages": [p for p in sys.path if "site-packages" in p],
+    "loaded": sorted({m.partition(".")[0] for m in sys.modules} & {"httpx", "huaweicloudsdkcore", "requests", "boto3"}),
+}
+if mode == "warm":  # one invocation each time the parent says go, so that it can interleave two processes
+    warm_up, invocations = int(sys.argv[7]), int(sys.argv[8])
+    walls, cpus = [], []
+    os.write(done_fd, b"d")
+    for n in range(warm_up + invocations):
+        go()
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = module.lambda_handler(event, Context())
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        check(result)
+        os.write(done_fd, b"d")
+        if n >= warm_up:
+            walls.append(wall)
+            cpus.append(cpu)
+    refill.close()
+    report |= {"walls": walls, "cpus": cpus, "hwm": status("VmHWM"), "rss": status("VmRSS")}
+os.write(report_fd, (json.dumps(report) + "\n").encode())
+"""
+INTERPRETER = [PYTHON, "-X", "frozen_modules=on", "-I", "-S", "-B"]
+
+
+def child_environment(emulator: Emulator, scheme: str, home: str) -> dict[str, str]:
+    return {
+        "HOME": home,  # the SDK writes $HOME/.huaweicloud/application_id
+        "POWERTOOLS_SERVICE_NAME": "sdrs-cleanup",
+        "POWERTOOLS_METRICS_NAMESPACE": "SdrsCleanup",
+        "POWERTOOLS_LOG_LEVEL": "INFO",  # as deployed
+        "BENCH_EVENT": EVENT.read_text(),
+        **emulator.environments[scheme],
+    }
+
+
+class Probe:
+    """One measured process (PROBE) and the pipes to it: its report, and in warm mode a
+    go/done handshake per invocation."""
+
+    def __init__(self, side: str, artifact: Path, mode: str, emulator: Emulator, scheme: str, *extra: str) -> None:
+        self.side, self.artifact, self.mode = side, artifact, mode
+        self._scratch = tempfile.TemporaryDirectory(prefix="sdk-bench-")
+        scratch = Path(self._scratch.name)
+        self._logs, self._errors = scratch / "stdout", scratch / "stderr"
+        self._report, report = os.pipe()
+        go, self._go = os.pipe()
+        self._done, done = os.pipe()
+        with self._logs.open("w") as out, self._errors.open("w") as err:
+            self.started = time.perf_counter()
+            command = [*INTERPRETER, "-c", PROBE, str(artifact), MODULES[side], mode, str(report), str(go), str(done)]
+            self._process = subprocess.Popen(  # noqa: S603
+                [*command, *extra],
+                env=child_environment(emulator, scheme, str(scratch)),
+                stdout=out,
+                stderr=err,
+                pass_fds=(report, go, done),
+            )
+        for fd in (report, go, done):
+            os.close(fd)
+
+    def _failed(self, code: int | None = None) -> SystemExit:
+        code = self._process.wait() if code is None else code
+        return SystemExit(f"the {self.side} {self.mode} run failed ({code}):\n{self._errors.read_text()[-3000:]}")
+
+    def ready(self) -> None:
+        """Wait until a warm process has imported the handler (its first invocation is a step)."""
+        if os.read(self._done, 1) != b"r":
+            raise self._failed()
+
+    def step(self) -> None:
+        """One warm invocation, and wait for it."""
+        os.write(self._go, b"g")
+        if os.read(self._done, 1) != b"d":
+            raise self._failed()
+
+    def finish(self) -> tuple[float, dict[str, Any], str]:
+        """The wall time from the spawn to the report, the report, the logs."""
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(self._report, 1 << 16)
+            if not chunk:
+                break
+            line += chunk
+        elapsed = time.perf_counter() - self.started
+        for fd in (self._report, self._go, self._done):
+            os.close(fd)
+        # wait4, not Popen.wait: the CPU time the process used, all its threads, start to exit.
+        _, status, usage = os.wait4(self._process.pid, 0)
+        code = self._process.returncode = os.waitstatus_to_exitcode(status)
+        if code != 0 or not line:
+            raise self._failed(code)
+        report: dict[str, Any] = json.loads(line)
+        report["process_cpu"] = usage.ru_utime + usage.ru_stime
+        logs = self._logs.read_text()
+        self._scratch.cleanup()
+        problems = []
+        if not Path(report["file"]).is_relative_to(self.artifact):
+            problems.append(f"{MODULES[self.side]} came from {report['file']}")
+        if report["site_packages"]:
+            problems.append(f"site-packages on sys.path: {report['site_packages']}")
+        unwanted = {"ours": {"huaweicloudsdkcore", "requests", "boto3"}, "twin": {"httpx", "boto3"}}[self.side]
+        if unwanted & set(report["loaded"]):
+            problems.append(f"loaded {sorted(unwanted & set(report['loaded']))}")
+        if problems:
+            raise SystemExit(f"the {self.side} {self.mode} run is not what it should be: " + "; ".join(problems))
+        return elapsed, report, logs
+
+
+def spawn(side: str, artifact: Path, emulator: Emulator, scheme: str) -> tuple[float, dict[str, Any], str]:
+    """A cold start: spawn → first result."""
+    return Probe(side, artifact, "cold", emulator, scheme).finish()
+
+
+def log_profile(text: str) -> Counter[str]:
+    """How many log lines of each message (and EMF blobs) a run wrote: both sides must match."""
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            counts["(not JSON)"] += 1
+            continue
+        counts[record.get("message", "(metrics)" if "_aws" in record else "(other)")] += 1
+    return counts
+
+
+def check_requests(emulator: Emulator, what: str, invocations: int) -> None:
+    stats = emulator.ask("stats")
+    expected = {"list_failure_jobs": invocations, "delete_group_failure_jobs": invocations}
+    if stats["routes"] != expected or set(stats["statuses"]) - {200, 204}:
+        raise SystemExit(f"the {what} run made other requests than expected ({expected}): {stats}")
+
+
+# --- building the artifacts ---------------------------------------------------------------------------
+
+
+def _run(command: list[str], what: str) -> None:
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+
+
+def build_ours(target: Path, platform_tag: str) -> None:
+    """Exactly what `make artifact` (and `sam build`) put into the function's zip."""
+    shutil.rmtree(target, ignore_errors=True)
+    make = ["make", "--no-print-directory", "-C", str(ROOT), "build-SdrsCleanupFunction"]
+    _run(
+        [*make, f"ARTIFACTS_DIR={target}", f"LAMBDA_PLATFORM={platform_tag}"], f"building our artifact ({platform_tag})"
+    )
+    left = [str(path.relative_to(target)) for pattern in PRUNED for path in target.glob(pattern)]
+    if left:
+        raise SystemExit(f"PRUNED no longer matches the Makefile's recipe: {left} left in our artifact")
+
+
+def build_twin(target: Path, platform_tag: str) -> None:
+    """The same recipe for the twin: the SDK, Powertools and pydantic at the versions of uv.lock
+    (their dependencies resolved for the platform, no httpx), pruned as ours is, the twin and
+    the handler modules it imports, bytecode with unchecked hashes."""
+    shutil.rmtree(target, ignore_errors=True)
+    uv = os.environ.get("UV") or shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    with tempfile.TemporaryDirectory() as scratch:
+        pins = Path(scratch) / "constraints.txt"
+        export = [uv, "export", "--frozen", "--group", "bench", "--no-emit-project", "--no-hashes", "--quiet"]
+        _run([*export, "--output-file", str(pins)], "uv export")
+        install = [uv, "pip", "install", "--quiet", "--target", str(target), "--python-version", PYTHON_VERSION]
+        install += ["--python-platform", platform_tag, "--only-binary", ":all:", "--link-mode", "copy"]
+        install += ["-c", str(pins), "aws-lambda-powertools", "pydantic", "huaweicloudsdksdrs"]
+        _run(install, f"installing the twin's dependencies ({platform_tag})")
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for tests in target.glob("*/tests"):  # as the Makefile does: the packages' own test suites
+        if tests.is_dir():
+            shutil.rmtree(tests)
+    for pattern in PRUNED:
+        for path in target.glob(pattern):
+            shutil.rmtree(path)
+    for name in TWIN_HANDLER_MODULES:
+        (target / "handler" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "handler" / name, target / "handler" / name)
+    shutil.copyfile(ROOT / "bench" / "twin_handler.py", target / "twin_handler.py")
+    compile_all = [PYTHON, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(target)]
+    _run(compile_all, "compiling the twin's bytecode")
+
+
+@dataclass
+class Size:
+    unzipped: int
+    zipped: int
+    files: int
+    biggest: list[tuple[str, int]]
+
+
+def measure_size(directory: Path) -> Size:
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    by_top: Counter[str] = Counter()
+    for path in files:
+        top = path.relative_to(directory).parts[0]
+        by_top[top.split("-")[0] if top.endswith(".dist-info") else top.removesuffix(".py")] += path.stat().st_size
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch) / "artifact.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in files:
+                zipped.write(path, path.relative_to(directory))
+        return Size(sum(by_top.values()), archive.stat().st_size, len(files), by_top.most_common(8))
+
+
+# --- import time ----------------------------------------------------------------------------------------
+
+
+def import_profile(artifact: Path, module: str, runs: int) -> tuple[dict[str, float], float]:
+    """-X importtime of the handler module, self time summed per top-level package (handler
+    modules apart), median over `runs`; and the median total."""
+    samples: dict[str, list[float]] = defaultdict(list)
+    totals = []
+    code = f"import sys; sys.path.insert(0, {str(artifact)!r}); import {module}"
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as home:
+            done = subprocess.run(  # noqa: S603
+                [*INTERPRETER, "-X", "importtime", "-c", code],
+                env={"HOME": home},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        run: Counter[str] = Counter()
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "imported package" in line:
+                continue
+            self_us, _cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            key = name if name.startswith("handler") or name == "twin_handler" else name.partition(".")[0]
+            run[key] += int(self_us)
+        totals.append(sum(run.values()) / 1e6)
+        for key, value in run.items():
+            samples[key].append(value / 1e6)
+    return {key: statistics.median(values + [0.0] * (runs - len(values))) for key, values in samples.items()}, (
+        statistics.median(totals)
+    )
+
+
+# --- the sweep -----------------------------------------------------------------------------------------
+
+
+def child_twin_sweep() -> dict[str, Any]:
+    """`sweep_benchmark.child_function` for the twin: client first (timed apart), then the sweep."""
+    import twin_handler
+
+    rss_after_imports = sweep._peak_rss_mib()
+    cpu, started = sweep._cpu_seconds(), time.perf_counter()
+    twin_handler.sdk_api(twin_handler.load_settings(os.environ)).client(os.environ["HUAWEICLOUD_SDK_PROJECT_ID"])
+    setup, setup_cpu = time.perf_counter() - started, sweep._cpu_seconds() - cpu
+    cpu, started = sweep._cpu_seconds(), time.perf_counter()
+    result = twin_handler.lambda_handler({"all_server_groups": True}, sweep.BenchContext())
+    wall, cpu = time.perf_counter() - started, sweep._cpu_seconds() - cpu
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "setup": setup,
+        "setup_cpu": setup_cpu,
+        "rss_mib": sweep._peak_rss_mib(),
+        "rss_after_imports_mib": rss_after_imports,
+        "ok": result["ok"],
+        "summary": result["summary"],
+    }
+
+
+@contextmanager
+def scratch_home() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="sdk-bench-home-") as home:
+        yield home
+
+
+def measure_sweeps(runs: int) -> dict[str, sweep.Series]:
+    """The sweep benchmark's own measurement, alternately for ours and the twin (both from the
+    project's .venv, as `make bench` runs them), concurrency 32. The .venv holds no bytecode
+    when PYTHONDONTWRITEBYTECODE is set (as it may be in CI or a sandbox): the children then
+    keep theirs under build/bench/pycache, and one sweep per side, not counted, writes it, so
+    that no side's figures include compiling what it imports on the way."""
+    series = {side: sweep.Series(side, side, sweep.CONCURRENCY) for side in SIDES}
+    emulator = sweep.Emulator()
+    try:
+        with scratch_home() as home:
+            env = {"HOME": home, "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(BUILD / "pycache")}
+            for n in range(-1, runs):
+                for side in SIDES if n % 2 == 0 else SIDES[::-1]:
+                    if side == "ours":
+                        run = sweep.measure(emulator, "function", sweep.CONCURRENCY, env_overrides=env)
+                    else:
+                        run = sweep.measure(emulator, "twin", sweep.CONCURRENCY, script=__file__, env_overrides=env)
+                    if n >= 0:
+                        series[side].runs.append(run)
+    finally:
+        emulator.stop()
+    return series
+
+
+# --- the rounds ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cold:
+    elapsed: float  # spawn → first result
+    cpu: float  # user + system time of the whole process, spawn to exit
+    imported: float  # the import of the handler module, measured inside
+    first: float  # the first invocation, measured inside
+    hwm: float  # VmHWM after it, MiB
+
+
+@dataclass
+class Side:
+    cold: dict[str, list[Cold]] = field(default_factory=lambda: defaultdict(list))  # by scheme
+    warm_median: list[float] = field(default_factory=list)
+    warm_p99: list[float] = field(default_factory=list)
+    warm_cpu: list[float] = field(default_factory=list)
+    hwm: list[float] = field(default_factory=list)
+    logs: Counter[str] = field(default_factory=Counter)
+
+    def colds(self, scheme: str, attribute: str) -> list[float]:
+        return [getattr(run, attribute) for run in self.cold[scheme]]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def python_pass(rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run([*INTERPRETER, "-c", "pass"], check=True, env={})  # noqa: S603
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def measure_rounds(
+    artifacts: dict[str, Path], tls: Tls | None, args: argparse.Namespace
+) -> tuple[dict[str, Side], list[float]]:
+    sides = {side: Side() for side in SIDES}
+    baseline: list[float] = []
+    emulator = Emulator(tls)
+    try:
+        for n in range(args.rounds):
+            baseline += python_pass(1)
+            for scheme in emulator.environments:
+                for side in SIDES if n % 2 == 0 else SIDES[::-1]:
+                    emulator.ask("refill")
+                    elapsed, report, _ = spawn(side, artifacts[side], emulator, scheme)
+                    check_requests(emulator, side, 1)
+                    run = Cold(elapsed, report["process_cpu"], report["import"], report["first"], report["hwm_cold"])
+                    sides[side].cold[scheme].append(run)
+                    print(
+                        f"  cold {n + 1}/{args.rounds} {scheme:<5} {side}: {elapsed:.3f} s (import "
+                        f"{run.imported:.3f} s, first invocation {run.first:.3f} s; CPU {run.cpu:.3f} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        total = args.warm_up + args.invocations
+        for n in range(args.warm_rounds):
+            # Both processes at once, their invocations interleaved (who goes first alternates), so
+            # that whatever else the machine does falls on both alike.
+            order = SIDES if n % 2 == 0 else SIDES[::-1]
+            extra = (str(args.warm_up), str(args.invocations))
+            probes = {side: Probe(side, artifacts[side], "warm", emulator, "http", *extra) for side in order}
+            for probe in probes.values():
+                probe.ready()
+            for i in range(1 + total):
+                for side in order if i % 2 == 0 else order[::-1]:
+                    probes[side].step()
+            for side in order:
+                _, report, logs = probes[side].finish()
+                s = sides[side]
+                s.warm_median.append(statistics.median(report["walls"]))
+                s.warm_p99.append(percentile(report["walls"], 0.99))
+                s.warm_cpu.append(statistics.median(report["cpus"]))
+                s.hwm.append(report["hwm"])
+                s.logs = log_profile(logs)
+                print(
+                    f"  warm {n + 1}/{args.warm_rounds} {side}: median {s.warm_median[-1] * 1000:.2f} ms, "
+                    f"p99 {s.warm_p99[-1] * 1000:.2f} ms, CPU {s.warm_cpu[-1] * 1000:.2f} ms, "
+                    f"VmHWM {report['hwm']:.1f} MiB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            check_requests(emulator, "warm", 2 * (1 + total))
+    finally:
+        emulator.stop()
+    if sides["ours"].logs != sides["twin"].logs:
+        raise SystemExit(f"the two sides logged differently: {sides['ours'].logs} vs {sides['twin'].logs}")
+    return sides, baseline
+
+
+# --- the report ----------------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _ratio_range(ours: list[float], twin: list[float]) -> str:
+    ratios = [o / t for o, t in zip(ours, twin, strict=True)]
+    return f"{min(ratios):.2f} to {max(ratios):.2f}"
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, width=100, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+
+
+def _bytes(value: int) -> str:
+    return f"{value / 1e6:.2f} MB"
+
+
+def report(
+    sides: dict[str, Side],
+    baseline: list[float],
+    sizes: dict[tuple[str, str], Size],
+    imports: dict[str, tuple[dict[str, float], float]],
+    sweeps: dict[str, sweep.Series] | None,
+    args: argparse.Namespace,
+    elapsed: float,
+) -> str:
+    ours, twin = sides["ours"], sides["twin"]
+    rows: list[tuple[str, str, str, float, str, float | None]] = []
+
+    def row(name: str, o: float, t: float, fmt: str, spread: str = "", target: float | None = None) -> None:
+        rows.append((name, fmt.format(o), fmt.format(t), o / t, spread, target))
+
+    ms = "{:.2f} ms"
+    for scheme, label in (("http", "plain http"), ("https", "https")):
+        if scheme not in ours.cold:
+            continue
+        row(
+            f"cold start over {label}: spawn → first result (median of {len(ours.cold[scheme])})",
+            _median(ours.colds(scheme, "elapsed")),
+            _median(twin.colds(scheme, "elapsed")),
+            "{:.3f} s",
+            _ratio_range(ours.colds(scheme, "elapsed"), twin.colds(scheme, "elapsed")),
+            TARGETS["cold"],
+        )
+        row(
+            "… of which the import of the handler module",
+            _median(ours.colds(scheme, "imported")),
+            _median(twin.colds(scheme, "imported")),
+            "{:.3f} s",
+        )
+        row(
+            "… of which the first invocation (client made, 2 requests)",
+            _median(ours.colds(scheme, "first")),
+            _median(twin.colds(scheme, "first")),
+            "{:.3f} s",
+        )
+        row(
+            "CPU time of that process (user + system, spawn to exit)",
+            _median(ours.colds(scheme, "cpu")),
+            _median(twin.colds(scheme, "cpu")),
+            "{:.3f} s",
+            _ratio_range(ours.colds(scheme, "cpu"), twin.colds(scheme, "cpu")),
+        )
+    row(
+        f"warm invocation, median (of {args.invocations}, median of {args.warm_rounds} processes)",
+        _median(ours.warm_median) * 1000,
+        _median(twin.warm_median) * 1000,
+        ms,
+        _ratio_range(ours.warm_median, twin.warm_median),
+        TARGETS["warm"],
+    )
+    row(
+        "warm invocation, p99",
+        _median(ours.warm_p99) * 1000,
+        _median(twin.warm_p99) * 1000,
+        ms,
+        _ratio_range(ours.warm_p99, twin.warm_p99),
+    )
+    row(
+        "warm invocation, CPU time (median)",
+        _median(ours.warm_cpu) * 1000,
+        _median(twin.warm_cpu) * 1000,
+        ms,
+        _ratio_range(ours.warm_cpu, twin.warm_cpu),
+    )
+    row(
+        "peak RSS (VmHWM) after the warm run",
+        _median(ours.hwm),
+        _median(twin.hwm),
+        "{:.1f} MiB",
+        _ratio_range(ours.hwm, twin.hwm),
+        TARGETS["rss"],
+    )
+    row(
+        "peak RSS (VmHWM) after the first invocation (plain http)",
+        _median(ours.colds("http", "hwm")),
+        _median(twin.colds("http", "hwm")),
+        "{:.1f} MiB",
+    )
+    platforms = {LAMBDA_PLATFORM: "arm64, deployed"}
+    platforms.setdefault(HOST_PLATFORM, "this host's, measured above")
+    for tag, label in platforms.items():
+        mine, theirs = sizes["ours", tag], sizes["twin", tag]
+        target = TARGETS["zipped"] if tag == LAMBDA_PLATFORM else None
+        zipped = (_bytes(mine.zipped), _bytes(theirs.zipped), mine.zipped / theirs.zipped)
+        rows.append((f"artifact zipped ({label})", *zipped, "", target))
+        unzipped = (_bytes(mine.unzipped), _bytes(theirs.unzipped), mine.unzipped / theirs.unzipped)
+        rows.append((f"artifact unzipped ({label})", *unzipped, "", None))
+    if sweeps:
+        so, st = sweeps["ours"], sweeps["twin"]
+        runs = len(so.runs)
+        row(
+            f"sweep of {sweep.GROUPS} groups, cold (median of {runs})",
+            so.median("cold"),
+            st.median("cold"),
+            "{:.3f} s",
+        )
+        row("sweep, warm (client already made)", so.median("wall"), st.median("wall"), "{:.3f} s")
+        row(
+            "sweep, client CPU per request",
+            so.median("cpu") / so.runs[0].requests * 1000,
+            st.median("cpu") / st.runs[0].requests * 1000,
+            ms,
+        )
+        row("sweep, peak RSS", so.most("rss_mib"), st.most("rss_mib"), "{:.1f} MiB")
+
+    table = [
+        "| measure | ours | twin (SDK) | ours / twin | per-round range | target | |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, o, t, ratio, spread, target in rows:
+        verdict = "" if target is None else ("met" if ratio <= target else "**missed**")
+        aim = "" if target is None else f"≤ {target}{X}"
+        table.append(f"| {name} | {o} | {t} | {ratio:.2f}{X} | {spread} | {aim} | {verdict} |")
+
+    keys = sorted(
+        set(imports["ours"][0]) | set(imports["twin"][0]),
+        key=lambda k: -max(imports["ours"][0].get(k, 0.0), imports["twin"][0].get(k, 0.0)),
+    )[: args.import_rows]
+    import_table = ["| package (self time summed) | ours ms | twin ms |", "|---|---:|---:|"]
+    for key in keys:
+        o_ms, t_ms = imports["ours"][0].get(key, 0.0) * 1000, imports["twin"][0].get(key, 0.0) * 1000
+        import_table.append(f"| `{key}` | {o_ms:.0f} | {t_ms:.0f} |")
+    import_table.append(
+        f"| **all** (under -X importtime) | **{imports['ours'][1] * 1000:.0f}** | **{imports['twin'][1] * 1000:.0f}** |"
+    )
+
+    size_lines = []
+    for side in SIDES:
+        size = sizes[side, LAMBDA_PLATFORM]
+        parts = ", ".join(f"{name} {value / 1e6:.1f}" for name, value in size.biggest)
+        size_lines.append(
+            f"- {side}: {size.files} files, {size.unzipped:,} bytes, zipped {size.zipped:,} bytes; the biggest"
+            f" (MB unzipped): {parts}"
+        )
+
+    sweep_note = (
+        ""
+        if not sweeps
+        else "\n"
+        + _wrap(
+            f"- **sweep**: `bench/sweep_benchmark.py`'s `measure` ({sweep.GROUPS} groups, {sweep.WITH_FAILURES} with"
+            f" failed tasks, {sweep.LATENCY * 1000:.0f} ms latency, concurrency {sweep.CONCURRENCY}, each side"
+            f" from the project's `.venv`), {len(sweeps['ours'].runs)} run(s) per side, alternately, after one"
+            " uncounted run per side that caches the bytecode; the twin's audits and deletes run in"
+            " `run_cleanup`'s thread pool as ours do, sharing one SDK client (the SDK's own async client"
+            " shares its `requests` session across threads the same way), its pool sized to the concurrency.",
+            indent="  ",
+        )
+    )
+    host = sweep.machine()
+    changed = [
+        f"--{name.replace('_', '-')} {getattr(args, name)}"
+        for name in DEFAULTS
+        if getattr(args, name) != DEFAULTS[name]
+    ]
+    if changed:
+        command = f'`make bench-sdk BENCH_SDK_ARGS="{" ".join(changed)}"`'
+    else:
+        command = "`make bench-sdk` (the default options)"
+    command += (
+        ", which runs `uv sync --frozen --group bench`, then"
+        " `uv run --frozen --group bench python bench/sdk_benchmark.py` with those options"
+    )
+    tls_note = (
+        "Cold starts are measured twice: over plain http, and over https with a throw-away certificate"
+        " for 127.0.0.1 whose CA is added to a copy of certifi's bundle (`SSL_CERT_FILE` for httpx,"
+        " `REQUESTS_CA_BUNDLE` for requests: the same file), so that both clients load as many CA"
+        " certificates as they do in production. Over http the SDK (urllib3) never builds a TLS context,"
+        " while our client (`httpx.HTTPTransport`) builds one, and loads the CA bundle into it, when it is"
+        " made in the first invocation; over https both pay for a TLS context and a handshake, as against"
+        " the real endpoint."
+        if "https" in ours.cold
+        else "Cold starts were measured over plain http only (no `openssl` command to make a certificate):"
+        " there the SDK (urllib3) never builds a TLS context, while our client builds one in its first"
+        " invocation; against the real https endpoint both pay for one."
+    )
+    imports_line = (
+        f"For the record, the import of the handler module alone (measured inside the cold processes, plain"
+        f" http, median): ours {_median(ours.colds('http', 'imported')) * 1000:.0f} ms, the twin"
+        f" {_median(twin.colds('http', 'imported')) * 1000:.0f} ms, beside"
+        f" {_median(baseline) * 1000:.0f} ms for the whole of `python -X frozen_modules=on -I -S -B -c pass`"
+        f" (median of {len(baseline)})."
+    )
+    return f"""{MARK_START}
+## Against the official SDK
+
+Generated by `bench/sdk_benchmark.py`: run it again with `make bench-sdk` (about {max(1, round(elapsed / 60))}
+minute{"s" if elapsed >= 90 else ""}). `bench/twin_handler.py` is this function with only its SDRS client
+swapped: `SdkSdrsApi` implements `handler.cleanup.SdrsApi` on the official SDK (`huaweicloudsdksdrs`
+3.1.219: `list_failure_jobs` with the group filter, paged by limit/offset until `count`, then
+`delete_server_group_failure_jobs`; `list_protection_groups` for sweeps), maps the SDK's exceptions
+to `SdrsApiError` and its models back to dicts, and is injected into the function's own code,
+unchanged: the domain (`handler.cleanup.run_cleanup`: the pool, the safety brake, the deadline
+checks), the event validation (`handler.triggers`), the logger and the result (`handler.models`).
+Its edge mirrors `handler.app` (the same log lines and metrics) rather than importing it, since
+`handler.app` loads httpx (through `handler.settings` and `handler.sdrs.client`). Both are built
+into Lambda artifacts the way `make artifact` builds ours (the twin's: the SDK, Powertools and
+pydantic at the versions of `uv.lock`, pruned as ours is of anyio and Powertools' `event_handler`,
+the twin and the handler modules it imports: `models`, `observability`, `triggers`, `cleanup`,
+`sdrs/api`; bytecode compiled the same way), and measured alternately (ours first in odd rounds,
+the twin first in even ones) against the same SDRS emulator (`handler/local/emulator.py` in a
+process of its own, no added latency, signatures verified):
+
+- **cold start**: a fresh `python -X frozen_modules=on -I -S -B` with nothing but the standard
+  library and the artifact on `sys.path` (the artifact built for this host, {HOST_PLATFORM}: Lambda's
+  arm64 wheels do not run here) imports the handler and serves `events/direct.json` (list the
+  group's {FAILED_TASKS} failed tasks, delete them), timed from the spawn to the result; the import and the
+  first invocation are also timed inside the process, and the CPU time (user + system, all
+  threads, to its exit) the process used is read from `wait4`: on a busy machine that is the
+  figure other load disturbs least.
+- **warm**: one process per side serves {args.warm_up} invocations to warm up, then {args.invocations} measured ones
+  over plain http; the emulator gets the failed tasks back before each, untimed, so that every
+  invocation sends the same GET and DELETE. Median and p99 per process, then the median over
+  {args.warm_rounds} processes per side. The two sides' processes run at the same time, their
+  invocations interleaved one by one, so that the rest of the machine's load falls on both alike.
+  CPU time is the process's (all its threads).
+- **peak RSS**: `VmHWM` of the warm process at its end.
+- **artifact**: the files' bytes, and a zip of them (`ZIP_DEFLATED`), for arm64 as deployed
+  (and for this host's build).{sweep_note}
+
+Every run is checked: the result is ok with {FAILED_TASKS} tasks deleted, both sides made exactly the
+same requests (answered 200 and 204) and wrote the same log lines, and neither process loaded
+the other's HTTP library.
+
+{chr(10).join(table)}
+
+Ratios are of the medians; the per-round range is that of each round's ratio.
+{_wrap(tls_note)}
+{_wrap(imports_line)}
+
+- The twin retries nothing (the SDK does not by default), reads its settings without
+  validating them (ours parses the endpoint with `httpx.URL` on every invocation), and leaves
+  out `fit_response` (for {FAILED_TASKS} failed tasks, one sum): all favour it slightly. The SDK
+  cannot bound a call by the invocation's deadline (its timeouts are the client's); the adapter
+  only refuses to start a call with less than a second left, as ours does.
+- The SDK's models drop the fields they do not know, and the adapter's dicts come from them
+  (`to_dict()`): the twin's audit record of a failed task lacks the `end_time` and
+  `server_group_id` that the emulator sends and our record keeps (so its log lines are a little
+  shorter), and a sweep's protection groups keep only the SDK's fields.
+
+Import time under `python -X importtime` (self time of each module summed by top-level package,
+`handler` modules apart; median of {args.import_runs} runs; the tracing inflates every figure):
+
+{chr(10).join(import_table)}
+
+Artifact contents:
+
+{chr(10).join(size_lines)}
+
+Machine: {host["nproc"]} cores, {host["cpu"]}, {host["python"]}, {host["os"]}.
+Command: {command}. The whole benchmark took {elapsed:.0f} s.
+{MARK_END}
+"""
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the section between the markers, or append it; the rest of the file is kept."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(sweep.SDK_SECTION_START), text.find(MARK_END)
+    if start >= 0 and end > start:
+        text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END) :]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    helps = {
+        "rounds": "cold starts per side and scheme",
+        "warm_rounds": "warm processes per side",
+        "invocations": "measured invocations per warm process",
+        "warm_up": "invocations before measuring, per warm process",
+        "sweep_runs": "sweeps per side (0: no sweep)",
+        "import_runs": "-X importtime runs per side",
+    }
+    for name, default in DEFAULTS.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, default=default, help=f"{helps[name]} (default {default})")
+    parser.add_argument("--import-rows", type=int, default=14, help="packages listed in the import table")
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="where to write the section")
+    parser.add_argument("--child", choices=["twin"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:  # sweep_benchmark.measure runs this script with --child twin
+        Path(args.out).write_text(json.dumps(child_twin_sweep()))
+        return 0
+    started = time.monotonic()
+    artifacts: dict[str, Path] = {}
+    sizes: dict[tuple[str, str], Size] = {}
+    print(f"building the artifacts ({LAMBDA_PLATFORM} for the sizes, {HOST_PLATFORM} to run)", file=sys.stderr)
+    for tag in dict.fromkeys((HOST_PLATFORM, LAMBDA_PLATFORM)):
+        for side, build in (("ours", build_ours), ("twin", build_twin)):
+            target = BUILD / f"{side}-{tag}"
+            build(target, tag)
+            sizes[side, tag] = measure_size(target)
+            if tag == HOST_PLATFORM:
+                artifacts[side] = target
+    print(f"cold starts ({args.rounds} rounds) and warm runs ({args.warm_rounds} rounds)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="sdk-bench-tls-") as scratch:
+        tls = make_tls(Path(scratch), artifacts["ours"] / "certifi" / "cacert.pem")
+        if tls is None:
+            print("no openssl command: cold starts over plain http only", file=sys.stderr)
+        sides, baseline = measure_rounds(artifacts, tls, args)
+    print("import times", file=sys.stderr)
+    imports = {side: import_profile(artifacts[side], MODULES[side], args.import_runs) for side in SIDES}
+    sweeps = None
+    if args.sweep_runs > 0:
+        print(f"sweeps ({args.sweep_runs} per side)", file=sys.stderr)
+        sweeps = measure_sweeps(args.sweep_runs)
+    section = report(sides, baseline, sizes, imports, sweeps, args, time.monotonic() - started)
+    write_section(Path(args.output), section)
+    print(section)
+    print(f"written to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""What the cleanup gets back from an SDRS client: replies, listings, the one error type, and
+the deadline it passes down. No HTTP library here, so that the domain (`handler.cleanup`)
+imports without one; `handler.sdrs.client` and `handler.sdrs.errors` re-export these names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class Deadline:
+    """The time left in this invocation, less a margin kept for returning the result."""
+
+    def __init__(self, seconds: float, margin: float = 0.0, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._ends_at = clock() + seconds - margin
+
+    def remaining(self) -> float:
+        return max(0.0, self._ends_at - self._clock())
+
+
+@dataclass(slots=True)
+class SdrsApiError(Exception):
+    """A failed call: `code` is the API's (SDRS.xxxx, APIGW.xxxx) or our own (HTTP.502,
+    Network.Timeout, Response.Invalid, Deadline.Exceeded)."""
+
+    code: str
+    message: str
+    retryable: bool
+    status_code: int | None = None
+    request_id: str | None = None
+    attempts: int = 1
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status_code} " if self.status_code else ""
+        return f"{status}{self.code}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status_code: int
+    request_id: str | None
+    attempts: int
+
+
+def invalid_response(message: str, reply: Reply) -> SdrsApiError:
+    """A successful answer whose body does not add up (a proxy's page, a listing changing
+    under us): retryable, since the next answer may well be right."""
+    return SdrsApiError(
+        "Response.Invalid",
+        message,
+        retryable=True,
+        status_code=reply.status_code,
+        request_id=reply.request_id,
+        attempts=reply.attempts,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FailureJobListing:
+    jobs: list[dict[str, Any]]
+    last: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class ServerGroupPage:
+    count: int  # the total number of groups in the project, not this page's size
+    server_groups: list[dict[str, Any]]
+    reply: Reply
