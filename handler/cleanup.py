@@ -39,6 +39,11 @@ class SdrsApi(Protocol):
     def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage: ...
 
 
+# A listing that claims more pages than this is refused rather than fetched: at the API's page
+# size (1000) that is a million groups, far beyond any project's quota.
+MAX_DISCOVERY_PAGES = 1000
+
+
 class Mapper(Protocol):
     """A ThreadPoolExecutor, or the calling thread (`_OnThisThread`)."""
 
@@ -136,6 +141,12 @@ def _discover(
         )
     # The server's page size may be smaller than the limit asked for: step by what it gave.
     page_size = len(first.server_groups) or 1
+    if first.count > MAX_DISCOVERY_PAGES * page_size:
+        raise invalid_response(
+            f"the protection group listing counts {first.count} groups in pages of {page_size}: "
+            f"more than {MAX_DISCOVERY_PAGES} pages, not to be believed",
+            first.reply,
+        )
     offsets = range(page_size, first.count, page_size)
     pages = [first, *pool.map(lambda offset: api.server_groups_page(project_id, offset, deadline), offsets)]
     listed = [group for page in pages for group in page.server_groups]

@@ -195,6 +195,8 @@ def _json_message(text: str, trigger: str, where: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise InvalidEvent(f"{where} is not JSON", trigger) from None
+    except RecursionError:  # json.loads recurses per level: "[[[[…" ten thousand deep
+        raise InvalidEvent(f"{where} is JSON nested too deep", trigger) from None
 
 
 def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:

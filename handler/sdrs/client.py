@@ -208,7 +208,7 @@ class SdrsClient:
             wait: float | None = None
             try:
                 response = self._send_signed(method, url, project_id, budget, credentials, attempt)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 failure = error_from_transport(exc)
                 if last_reply is not None:  # the result reports the group's last response
                     failure.status_code, failure.request_id = last_reply.status_code, last_reply.request_id
@@ -347,6 +347,6 @@ def _parse_listing(response: httpx.Response, reply: Reply, items: str) -> tuple[
             raise TypeError
         if not all(isinstance(item, dict) for item in listed):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
         raise invalid_response(f"the listing was not the expected JSON ({{count, {items}}})", reply) from None
     return count, listed

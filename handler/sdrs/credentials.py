@@ -32,7 +32,7 @@ def credentials_from_secret(secret_string: str) -> Credentials:
     """Parse the secret's JSON. Errors say what is wrong, never what the secret holds."""
     try:
         body = json.loads(secret_string)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise CredentialsUnavailable("the credentials secret is not JSON") from None
     if not isinstance(body, dict):
         raise CredentialsUnavailable("the credentials secret is not a JSON object")
@@ -142,6 +142,6 @@ class SecretsExtensionCredentials:
             secret_string = json.loads(response.content)["SecretString"]
             if not isinstance(secret_string, str):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise CredentialsUnavailable(f"{where} answered without a SecretString (a binary secret?)") from None
         return credentials_from_secret(secret_string)

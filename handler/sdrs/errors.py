@@ -49,7 +49,7 @@ def _parse_body(response: httpx.Response) -> tuple[str | None, str | None, str |
     """(code, message, request_id) from either error body shape; Nones when neither."""
     try:
         body = json.loads(response.content) if response.content else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None, None
     if not isinstance(body, dict):
         return None, None, None
@@ -95,9 +95,11 @@ def error_from_response(response: httpx.Response, secrets: Iterable[str] = ()) -
     )
 
 
-def error_from_transport(exc: httpx.TransportError) -> SdrsApiError:
+def error_from_transport(exc: httpx.TransportError | httpx.DecodingError) -> SdrsApiError:
     if isinstance(exc, httpx.TimeoutException):
         code, what = "Network.Timeout", f"no answer in time ({type(exc).__name__})"
+    elif isinstance(exc, httpx.DecodingError):
+        code, what = "Response.Invalid", "the answer's body does not match its Content-Encoding"
     else:
         code, what = "Network.Error", f"connection failed ({type(exc).__name__})"
     return SdrsApiError(code=code, message=what, retryable=True)
