@@ -50,9 +50,9 @@ from huaweicloudsdksdrs.v1 import (
     SdrsClient,
 )
 
-from handler.cleanup import CleanupPolicy, run_cleanup
-from handler.models import ErrorType, InvocationError, InvocationResult, Outcome
-from handler.observability import logger
+from handler.cleanup import CleanupPolicy, invocation_result, run_cleanup
+from handler.models import ErrorType, InvocationError, InvocationResult
+from handler.observability import logger, metric_counts
 from handler.sdrs.api import (
     RETRYABLE_STATUSES,
     Deadline,
@@ -279,22 +279,7 @@ def _execute(parsed: ParsedEvent, settings: TwinSettings, deadline: Deadline) ->
         return _refused(parsed.trigger, ErrorType.CONFIGURATION, "no credentials or no endpoint")
     policy = CleanupPolicy(settings.max_concurrency, settings.max_failed_tasks, settings.group_start_margin)
     report = run_cleanup(request, sdk_api(settings), deadline, policy)
-    error = report.error
-    if error is not None:
-        error = replace(error, retryable=report.error_retryable)
-    failed = [g for g in report.groups if g.outcome is Outcome.FAILED]
-    deferred = sum(1 for g in report.groups if g.outcome is Outcome.DEFERRED)
-    later = f"; {deferred} deferred for lack of time" if deferred else ""
-    if error is None and failed:
-        names = "; ".join(f"{g.server_group_id}: {g.error.code if g.error else '?'}" for g in failed[:20])
-        more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
-        message = f"{len(failed)} of {len(report.groups)} groups failed: {names}{more}{later}"
-        retryable = deferred > 0 or any(g.error is not None and g.error.retryable for g in failed)
-        error = InvocationError(ErrorType.GROUP_FAILURES, message, retryable=retryable)
-    elif error is None and deferred:
-        message = f"{deferred} of {len(report.groups)} groups deferred: too little invocation time left to start them"
-        error = InvocationError(ErrorType.DEADLINE, message, retryable=True)
-    return InvocationResult(parsed.trigger, request.dry_run, report.groups, error)
+    return invocation_result(parsed.trigger, request.dry_run, report)
 
 
 def run(event: Any, remaining_seconds: float, env: Mapping[str, str]) -> tuple[InvocationResult, bool]:
@@ -314,29 +299,8 @@ def run(event: Any, remaining_seconds: float, env: Mapping[str, str]) -> tuple[I
 
 
 def _record_metrics(result: InvocationResult) -> None:
-    counts: dict[str, int] = {}
-    if result.error and result.error.type is ErrorType.INVALID_EVENT:
-        counts["InvalidEvents"] = 1
-    elif result.error and result.error.type is ErrorType.CONFIGURATION:
-        counts["ConfigurationErrors"] = 1
-    elif result.error and result.error.type is ErrorType.SAFETY_BRAKE:
-        counts["SafetyBrakeTripped"] = 1
-    elif result.error and result.error.type is ErrorType.DISCOVERY_FAILED:
-        counts["DiscoveryFailures"] = 1
-    summary = result.summary()
-    counts["GroupsProcessed"] = summary["groups_found"]
-    counts["FailedTasksDeleted"] = summary["failed_tasks_deleted"]
-    if result.dry_run:
-        counts["FailedTasksWouldDelete"] = sum(
-            len(g.failure_jobs) for g in result.groups if g.outcome is Outcome.WOULD_DELETE
-        )
-    transient = len(result.retryable_failures)
-    counts["TransientApiFailures"] = transient
-    counts["PermanentApiFailures"] = summary["failed"] - transient
-    counts["GroupsDeferred"] = summary["deferred"]
-    for name, value in counts.items():
-        if value or name in ("GroupsProcessed", "FailedTasksDeleted"):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for name, value in metric_counts(result).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from handler.models import (
@@ -24,6 +24,7 @@ from handler.models import (
     GroupResult,
     GroupTarget,
     InvocationError,
+    InvocationResult,
     Outcome,
     check_server_group_id,
 )
@@ -277,3 +278,24 @@ def _unusable(project_id: str, group_id: str) -> GroupResult:
     return GroupResult(
         project_id, group_id[:64], Outcome.FAILED, error=GroupError("Response.Invalid", message, retryable=False)
     )
+
+
+def invocation_result(trigger: str, dry_run: bool, report: CleanupReport) -> InvocationResult:
+    """The report as the invocation's result: its top-level error names the failed groups
+    (the first 20), and says whether a retry of the event may help."""
+    error = report.error
+    if error is not None:
+        error = replace(error, retryable=report.error_retryable)
+    failed = [g for g in report.groups if g.outcome is Outcome.FAILED]
+    deferred = sum(1 for g in report.groups if g.outcome is Outcome.DEFERRED)
+    later = f"; {deferred} deferred for lack of time" if deferred else ""
+    if error is None and failed:
+        names = "; ".join(f"{g.server_group_id}: {g.error.code if g.error else '?'}" for g in failed[:20])
+        more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
+        message = f"{len(failed)} of {len(report.groups)} groups failed: {names}{more}{later}"
+        retryable = deferred > 0 or any(g.error is not None and g.error.retryable for g in failed)
+        error = InvocationError(ErrorType.GROUP_FAILURES, message, retryable=retryable)
+    elif error is None and deferred:
+        message = f"{deferred} of {len(report.groups)} groups deferred: too little invocation time left to start them"
+        error = InvocationError(ErrorType.DEADLINE, message, retryable=True)
+    return InvocationResult(trigger, dry_run, report.groups, error)
