@@ -24,7 +24,7 @@ from handler.sdrs.api import FailureJobListing as FailureJobListing
 from handler.sdrs.api import Reply as Reply
 from handler.sdrs.api import ServerGroupPage as ServerGroupPage
 from handler.sdrs.api import invalid_response as invalid_response
-from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport
+from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport, request_id_of
 from handler.sdrs.signing import AkSkAuth, Credentials, CredentialSource, CredentialsUnavailable, canonical_query
 
 PAGE_SIZE = 1000
@@ -213,7 +213,8 @@ class SdrsClient:
                 if last_reply is not None:  # the result reports the group's last response
                     failure.status_code, failure.request_id = last_reply.status_code, last_reply.request_id
             else:
-                reply = last_reply = Reply(response.status_code, response.headers.get("X-Request-Id"), attempt)
+                secrets = self._connection.auth.secrets()
+                reply = last_reply = Reply(response.status_code, request_id_of(response, secrets), attempt)
                 if response.is_success and expect_status in (None, response.status_code):
                     try:
                         return parse(response, reply), reply
@@ -222,7 +223,7 @@ class SdrsClient:
                 elif response.is_success:  # a proxy's page, say: whether the call took effect is unknown
                     failure = invalid_response(f"expected HTTP {expect_status}, got {response.status_code}", reply)
                 else:
-                    failure = error_from_response(response, self._connection.auth.secrets())
+                    failure = error_from_response(response, secrets)
                     wait = retry_after_seconds(response)
                 if response.status_code == 401 and not refreshed:  # (_send_signed has put them on hold)
                     refreshed = True

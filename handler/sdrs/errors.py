@@ -67,6 +67,14 @@ def _parse_body(response: httpx.Response) -> tuple[str | None, str | None, str |
     return None, None, None
 
 
+def request_id_of(
+    response: httpx.Response, secrets: Iterable[str] = (), body_request_id: str | None = None
+) -> str | None:
+    """The answer's request id (for support), redacted and clipped: it is what a proxy says it is."""
+    request_id = response.headers.get("X-Request-Id") or body_request_id
+    return redact(request_id, secrets)[:128] if request_id else None
+
+
 def error_from_response(response: httpx.Response, secrets: Iterable[str] = ()) -> SdrsApiError:
     """The gateway may echo the AK in a message (`ak:<AK>,err:ak not exist`): redacted."""
     status = response.status_code
@@ -91,7 +99,7 @@ def error_from_response(response: httpx.Response, secrets: Iterable[str] = ()) -
         message=message,
         retryable=status in RETRYABLE_STATUSES,
         status_code=status,
-        request_id=response.headers.get("X-Request-Id") or body_request_id,
+        request_id=request_id_of(response, secrets, body_request_id),
     )
 
 
