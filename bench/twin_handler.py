@@ -61,6 +61,7 @@ from handler.sdrs.api import (
     SdrsApiError,
     ServerGroupPage,
     invalid_response,
+    listing_complete,
 )
 from handler.triggers import Defaults, InvalidEvent, NeedsConfiguration, ParsedEvent, parse_event
 
@@ -211,11 +212,7 @@ class SdkSdrsApi:
             if type(count) is not int or response.failure_jobs is None:
                 raise invalid_response("the listing was not the expected JSON ({count, failure_jobs})", reply)
             page = [job.to_dict() for job in response.failure_jobs]  # the SDK's fields only
-            jobs.extend(page)
-            if len(jobs) > count or (not page and len(jobs) < count):
-                problem = "more than its count" if len(jobs) > count else "ended early"
-                raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
-            if len(jobs) == count:
+            if listing_complete(jobs, page, count, reply):
                 return FailureJobListing(jobs, reply)
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply:

@@ -72,3 +72,13 @@ class ServerGroupPage:
     count: int  # the total number of groups in the project, not this page's size
     server_groups: list[dict[str, Any]]
     reply: Reply
+
+
+def listing_complete(jobs: list[dict[str, Any]], page: list[dict[str, Any]], count: int, reply: Reply) -> bool:
+    """Add one page of a group's failed-task listing to `jobs`; True once all `count` are in.
+    A listing that overshoots its count, or ends before it, is Response.Invalid."""
+    jobs.extend(page)
+    if len(jobs) > count or (not page and len(jobs) < count):
+        problem = "more than its count" if len(jobs) > count else "ended early"
+        raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
+    return len(jobs) == count

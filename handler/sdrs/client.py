@@ -24,6 +24,7 @@ from handler.sdrs.api import FailureJobListing as FailureJobListing
 from handler.sdrs.api import Reply as Reply
 from handler.sdrs.api import ServerGroupPage as ServerGroupPage
 from handler.sdrs.api import invalid_response as invalid_response
+from handler.sdrs.api import listing_complete
 from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport, request_id_of
 from handler.sdrs.signing import AkSkAuth, Credentials, CredentialSource, CredentialsUnavailable, canonical_query
 
@@ -142,11 +143,7 @@ class SdrsClient:
                 "offset": len(jobs),
             }
             (count, page), reply = self._call_parsed("GET", path, project_id, deadline, _listing("failure_jobs"), query)
-            jobs.extend(page)
-            if len(jobs) > count or (not page and len(jobs) < count):
-                problem = "more than its count" if len(jobs) > count else "ended early"
-                raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
-            if len(jobs) == count:
+            if listing_complete(jobs, page, count, reply):
                 return FailureJobListing(jobs, reply)
 
     def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage:
