@@ -214,6 +214,18 @@ class EmulatorState:
         with self.lock:
             self.faults.setdefault(route, deque()).extend(faults)
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being served: a request is recorded only once answered (a
+        slow fault's, after its delay), and the client may have its answer a moment earlier."""
+        give_up = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self.in_flight == 0:
+                    return
+            if time.monotonic() >= give_up:
+                raise AssertionError("the emulator is still serving requests")
+            time.sleep(0.002)
+
     def calls(self, route: str | None = None) -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if route is None or r.route == route]

@@ -182,17 +182,6 @@ def _event(name: str) -> dict[str, Any]:
     return event
 
 
-def _settle(state: EmulatorState, timeout: float = 10.0) -> None:
-    """A request is recorded once answered (a slow fault's, after its delay): wait for them all."""
-    give_up = time.monotonic() + timeout
-    while True:
-        with state.lock:
-            if state.in_flight == 0:
-                return
-        assert time.monotonic() < give_up, "the emulator is still serving requests"
-        time.sleep(0.005)
-
-
 def _counts(emulator: SdrsEmulator) -> dict[tuple[str, str], int]:
     return {(project, group): n for project, group, n in emulator.failed_task_counts()}
 
@@ -253,7 +242,7 @@ def test_fault_matrix(
     started = time.monotonic()
     invocation, must_raise = run(event, case.remaining, env)
     elapsed = time.monotonic() - started
-    _settle(state)
+    state.settle()
     result = invocation.to_dict()
     faulted = _arrivals(state, call)
     played = injected - len(state.faults.get(call, ()))
@@ -403,7 +392,7 @@ def test_trigger_semantics(
     except TransientFailure as exc:
         raised, answer = exc, exc.result
     elapsed = time.monotonic() - started
-    _settle(emulator.state)
+    emulator.state.settle()
 
     assert elapsed < remaining
     transient = situation == "transient" or (situation == "deferred" and not trigger.recurring)
@@ -435,7 +424,7 @@ def test_a_listing_that_is_not_json_is_retried(emulator: SdrsEmulator) -> None:
     emulator.state.inject(AUDIT, common_fault("200-html"))  # a proxy's page, once
 
     invocation, _ = run(_event("sns-alarm.json"), REMAINING, {**emulator.environment(), **ENV})
-    _settle(emulator.state)
+    emulator.state.settle()
 
     assert len(emulator.state.calls(AUDIT)) == 2
     assert [g.outcome for g in invocation.groups] == ["deleted"]
@@ -449,7 +438,7 @@ def test_a_trickling_answer_is_cut_at_the_deadline(emulator: SdrsEmulator) -> No
     started = time.monotonic()
     invocation, _ = run(_event("eventbridge-scheduled.json"), 1.5, env)
     elapsed = time.monotonic() - started
-    _settle(emulator.state)
+    emulator.state.settle()
 
     assert elapsed < 1.5, f"the invocation took {elapsed:.2f}s of 1.5s"
     assert invocation.error is not None

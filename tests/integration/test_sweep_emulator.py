@@ -55,21 +55,9 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
     return apply
 
 
-def _settle(state: EmulatorState, timeout: float = 5.0) -> None:
-    """The emulator records a request only once it has answered it: wait for the last record
-    before looking at what was called (the client may have its answer a moment earlier)."""
-    give_up = time.monotonic() + timeout
-    while True:
-        with state.lock:
-            if state.in_flight == 0:
-                return
-        assert time.monotonic() < give_up, "the emulator is still serving requests"
-        time.sleep(0.002)
-
-
 def _invoke(state: EmulatorState, event: dict[str, Any], context: Any) -> dict[str, Any]:
     result: dict[str, Any] = lambda_handler(event, context)
-    _settle(state)
+    state.settle()
     return result
 
 
@@ -115,7 +103,7 @@ def _run_cli(
     event_file.write_text(json.dumps(event))
     command = [str(CLI), "invoke", str(event_file), *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
-    _settle(state)
+    state.settle()
     return done
 
 
