@@ -165,7 +165,8 @@ def _floor(lean: bool) -> dict[str, Any]:
     (lean) straight through the transport, as the function's client does."""
     import httpx
 
-    from handler.sdrs.signing import AkSkAuth, Credentials
+    from handler.sdrs.credentials import Credentials
+    from handler.sdrs.signing import AkSkAuth
 
     env = os.environ
     project, endpoint = env["HUAWEICLOUD_SDK_PROJECT_ID"], env["SDRS_ENDPOINT"]
@@ -230,7 +231,7 @@ def profile(emulator: Emulator) -> str:
     import pstats
 
     from handler.app import sdrs_client
-    from handler.sdrs.client import Deadline
+    from handler.sdrs.api import Deadline
     from handler.settings import load_settings
 
     emulator.ask("reset")

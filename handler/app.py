@@ -16,8 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler.cleanup import CleanupPolicy, invocation_result, run_cleanup
 from handler.models import ErrorType, InvocationError, InvocationResult
 from handler.observability import logger, metric_counts
-from handler.sdrs.client import Deadline, RetryPolicy, SdrsClient, connect
-from handler.sdrs.signing import CredentialSource, CredentialsUnavailable, StaticCredentials
+from handler.sdrs.api import Deadline
+from handler.sdrs.client import RetryPolicy, SdrsClient, connect
+from handler.sdrs.credentials import CredentialSource, CredentialsUnavailable, StaticCredentials
 from handler.settings import ConfigurationError, Settings, load_settings
 from handler.triggers import (
     Defaults,
@@ -49,7 +50,7 @@ class TransientFailure(Exception):
 def credential_source(settings: Settings) -> CredentialSource:
     if settings.credentials_secret_arn is None:
         return StaticCredentials(settings.require_credentials())
-    from handler.sdrs.credentials import SecretsExtensionCredentials  # only for secret-based setups
+    from handler.sdrs.secrets_extension import SecretsExtensionCredentials  # only for secret-based setups
 
     return SecretsExtensionCredentials(
         settings.credentials_secret_arn,

@@ -26,10 +26,17 @@ from handler.models import (
     InvocationError,
     InvocationResult,
     Outcome,
-    check_server_group_id,
 )
 from handler.observability import logger
-from handler.sdrs.api import Deadline, FailureJobListing, Reply, SdrsApiError, ServerGroupPage, invalid_response
+from handler.sdrs.api import (
+    Deadline,
+    FailureJobListing,
+    Reply,
+    SdrsApiError,
+    ServerGroupPage,
+    check_server_group_id,
+    invalid_response,
+)
 
 
 class SdrsApi(Protocol):

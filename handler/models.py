@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
-SERVER_GROUP_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-EXAMPLE_PROJECT_ID = "0123456789abcdef0123456789abcdef"
-EXAMPLE_SERVER_GROUP_ID = "decf224d-87fe-403a-8721-037a1a45c287"
-
-
-def check_project_id(value: str) -> str:
-    """Raise ValueError unless `value` is safe to put in a URL path as a project id."""
-    if not PROJECT_ID_RE.fullmatch(value):
-        raise ValueError(f"must be a project id: 32 lowercase hex characters, e.g. {EXAMPLE_PROJECT_ID}")
-    return value
-
-
-def check_server_group_id(value: str) -> str:
-    """Raise ValueError unless `value` is safe to put in a URL path as a protection group id."""
-    if not SERVER_GROUP_ID_RE.fullmatch(value):
-        raise ValueError(f"must be a protection group id: a lowercase UUID, e.g. {EXAMPLE_SERVER_GROUP_ID}")
-    return value
+from handler.sdrs.api import check_project_id, check_server_group_id
 
 
 @dataclass(frozen=True, slots=True)

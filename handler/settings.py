@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from handler.models import check_project_id, check_server_group_id
-from handler.sdrs.signing import Credentials
+from handler.sdrs.api import check_project_id, check_server_group_id
+from handler.sdrs.credentials import Credentials
 
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 SECRET_ARN_RE = re.compile(

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handler.models import CleanupRequest, GroupTarget, check_project_id, check_server_group_id
+from handler.models import CleanupRequest, GroupTarget
+from handler.sdrs.api import check_project_id, check_server_group_id
 
 MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
 MAX_GROUPS_PER_REQUEST = 100

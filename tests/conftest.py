@@ -119,7 +119,7 @@ def handler_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     """The clock of every Deadline the handler makes (Lambda's remaining time is measured
     from it): time in the handler passes only when the test advances this clock."""
     from handler import app
-    from handler.sdrs.client import Deadline
+    from handler.sdrs.api import Deadline
 
     clock = ManualClock()
     monkeypatch.setattr(app, "Deadline", functools.partial(Deadline, clock=clock))

@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from handler.models import PROJECT_ID_RE, SERVER_GROUP_ID_RE
+from handler.sdrs.api import PROJECT_ID_RE, SERVER_GROUP_ID_RE
 from handler.sdrs.signing import DATE_FORMAT, canonical_query, sign
 
 DEMO_AK = "EMULATORDEMOACCESSKEY"

@@ -1,16 +1,35 @@
 """What the cleanup gets back from an SDRS client: replies, listings, the one error type, and
 the deadline it passes down. No HTTP library here, so that the domain (`handler.cleanup`)
-imports without one; `handler.sdrs.client` and `handler.sdrs.errors` re-export these names.
+imports without one. This is the port: every name here has this one import path.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
+SERVER_GROUP_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+EXAMPLE_PROJECT_ID = "0123456789abcdef0123456789abcdef"
+EXAMPLE_SERVER_GROUP_ID = "decf224d-87fe-403a-8721-037a1a45c287"
+
+
+def check_project_id(value: str) -> str:
+    """Raise ValueError unless `value` is safe to put in a URL path as a project id."""
+    if not PROJECT_ID_RE.fullmatch(value):
+        raise ValueError(f"must be a project id: 32 lowercase hex characters, e.g. {EXAMPLE_PROJECT_ID}")
+    return value
+
+
+def check_server_group_id(value: str) -> str:
+    """Raise ValueError unless `value` is safe to put in a URL path as a protection group id."""
+    if not SERVER_GROUP_ID_RE.fullmatch(value):
+        raise ValueError(f"must be a protection group id: a lowercase UUID, e.g. {EXAMPLE_SERVER_GROUP_ID}")
+    return value
 
 
 class Deadline:

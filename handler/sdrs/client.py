@@ -18,15 +18,20 @@ from typing import Any
 
 import httpx
 
-from handler.models import check_project_id, check_server_group_id
-from handler.sdrs.api import Deadline as Deadline
-from handler.sdrs.api import FailureJobListing as FailureJobListing
-from handler.sdrs.api import Reply as Reply
-from handler.sdrs.api import ServerGroupPage as ServerGroupPage
-from handler.sdrs.api import invalid_response as invalid_response
-from handler.sdrs.api import listing_complete
-from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport, request_id_of
-from handler.sdrs.signing import AkSkAuth, Credentials, CredentialSource, CredentialsUnavailable, canonical_query
+from handler.sdrs.api import (
+    Deadline,
+    FailureJobListing,
+    Reply,
+    SdrsApiError,
+    ServerGroupPage,
+    check_project_id,
+    check_server_group_id,
+    invalid_response,
+    listing_complete,
+)
+from handler.sdrs.credentials import Credentials, CredentialSource, CredentialsUnavailable
+from handler.sdrs.errors import error_from_response, error_from_transport, request_id_of
+from handler.sdrs.signing import AkSkAuth, canonical_query
 
 PAGE_SIZE = 1000
 # Jitter from the OS: no PRNG state that the restored copies of a SnapStart snapshot would share.

@@ -7,8 +7,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from handler.sdrs.api import RETRYABLE_STATUSES as RETRYABLE_STATUSES
-from handler.sdrs.api import SdrsApiError as SdrsApiError
+from handler.sdrs.api import RETRYABLE_STATUSES, SdrsApiError
 
 STATUS_MEANINGS = {
     400: "bad request",

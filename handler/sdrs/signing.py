@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
+
+from handler.sdrs.credentials import Credentials, CredentialSource, StaticCredentials
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -89,65 +90,6 @@ def sign(
 def host_header(url: httpx.URL) -> str:
     default_port = {"http": 80, "https": 443}.get(url.scheme)
     return url.host if url.port in (None, default_port) else f"{url.host}:{url.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """AK/SK (and a token for temporary credentials). Never printed: repr hides them."""
-
-    access_key: str = field(repr=False)
-    secret_key: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
-
-    def __repr__(self) -> str:
-        token = ", security_token=***" if self.security_token else ""
-        return f"Credentials(access_key=***, secret_key=***{token})"
-
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.access_key, self.secret_key, self.security_token) if s)
-
-
-class CredentialSource(Protocol):
-    """Where the signer's credentials come from: fixed ones, or a secret that can rotate."""
-
-    def current(self) -> Credentials:
-        """The credentials to sign with now (may fetch them: raises CredentialsUnavailable)."""
-        ...
-
-    def refresh(self, rejected: Credentials) -> Credentials | None:
-        """Other credentials than `rejected` (which the API refused), or None if there are none."""
-        ...
-
-    def secrets(self) -> tuple[str, ...]:
-        """Every credential value this source has handed out, for redaction."""
-        ...
-
-
-class CredentialsUnavailable(Exception):
-    """The credentials could not be read. The message never contains a credential value."""
-
-    def __init__(self, message: str, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class StaticCredentials:
-    """Credentials that never change (environment variables)."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-
-    def __repr__(self) -> str:
-        return f"StaticCredentials({self._credentials!r})"
-
-    def current(self) -> Credentials:
-        return self._credentials
-
-    def refresh(self, rejected: Credentials) -> Credentials | None:
-        return None
-
-    def secrets(self) -> tuple[str, ...]:
-        return self._credentials.secrets()
 
 
 # Headers the gateway must see signed; anything else a proxy may rewrite is left out.

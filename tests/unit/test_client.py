@@ -18,9 +18,10 @@ import pytest
 import respx
 
 from handler.sdrs import client as client_module
-from handler.sdrs.client import PAGE_SIZE, Deadline, RetryPolicy, SdrsClient, connect
-from handler.sdrs.errors import SdrsApiError
-from handler.sdrs.signing import ALGORITHM, Credentials, sign
+from handler.sdrs.api import Deadline, SdrsApiError
+from handler.sdrs.client import PAGE_SIZE, RetryPolicy, SdrsClient, connect
+from handler.sdrs.credentials import Credentials
+from handler.sdrs.signing import ALGORITHM, sign
 from tests.fake_sdrs import make_failure_jobs, signature_problem
 
 ENDPOINT = "https://sdrs.cn-north-4.myhuaweicloud.com"

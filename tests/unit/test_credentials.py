@@ -16,10 +16,10 @@ import httpx
 import pytest
 import respx
 
-from handler.sdrs.client import REJECTED_CREDENTIALS_HOLD_SECONDS, Deadline, RetryPolicy, SdrsClient, connect
-from handler.sdrs.credentials import SecretsExtensionCredentials, credentials_from_secret
-from handler.sdrs.errors import SdrsApiError
-from handler.sdrs.signing import Credentials, CredentialsUnavailable
+from handler.sdrs.api import Deadline, SdrsApiError
+from handler.sdrs.client import REJECTED_CREDENTIALS_HOLD_SECONDS, RetryPolicy, SdrsClient, connect
+from handler.sdrs.credentials import Credentials, CredentialsUnavailable
+from handler.sdrs.secrets_extension import SecretsExtensionCredentials, credentials_from_secret
 from handler.settings import ConfigurationError, load_settings
 from tests.fake_sdrs import PROJECT_ID, signature_problem
 

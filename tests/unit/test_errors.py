@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from handler.sdrs.errors import SdrsApiError, error_from_response, error_from_transport
+from handler.sdrs.api import SdrsApiError
+from handler.sdrs.errors import error_from_response, error_from_transport
 
 LISTED_STATUSES = (400, 401, 403, 404, 405, 406, 407, 408, 409, 500, 501, 502, 503, 504)
 ALL_STATUSES = (*LISTED_STATUSES, 429)

@@ -54,7 +54,8 @@ from hypothesis import strategies as st
 from handler import app, cleanup
 from handler.app import TransientFailure
 from handler.sdrs import client as client_module
-from handler.sdrs.client import Deadline, SdrsClient
+from handler.sdrs.api import Deadline
+from handler.sdrs.client import SdrsClient
 from tests.conftest import FakeLambdaContext, ManualClock
 from tests.event_model import eventbridge_event, scheduled_event, sns_event, sqs_event
 from tests.fake_sdrs import ACCESS_KEY, PROJECT_ID, SECRET_KEY, server_group_item

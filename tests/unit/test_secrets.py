@@ -27,7 +27,7 @@ import respx
 from handler import app
 from handler.observability import logger
 from handler.sdrs.client import SdrsClient
-from handler.sdrs.credentials import SecretsExtensionCredentials
+from handler.sdrs.secrets_extension import SecretsExtensionCredentials
 from handler.sdrs.signing import AkSkAuth
 from handler.settings import load_settings
 from tests.fake_extension import TOKEN_HEADER, ExtensionFault, FakeSecretsExtension

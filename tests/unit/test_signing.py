@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handler.sdrs.signing import AkSkAuth, Credentials, canonical_query, canonical_uri, sign
+from handler.sdrs.credentials import Credentials
+from handler.sdrs.signing import AkSkAuth, canonical_query, canonical_uri, sign
 
 VECTORS = json.loads((Path(__file__).parent.parent / "data" / "official-sdk-hmac-sha256.json").read_text())
 ALL = VECTORS["vectors"]
