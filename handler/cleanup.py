@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler.models import (
@@ -32,20 +32,11 @@ from handler.sdrs.api import (
     Deadline,
     FailureJobListing,
     Reply,
+    SdrsApi,
     SdrsApiError,
-    ServerGroupPage,
     check_server_group_id,
     invalid_response,
 )
-
-
-class SdrsApi(Protocol):
-    def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing: ...
-
-    def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply: ...
-
-    def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage: ...
-
 
 # A listing that claims more pages than this is refused rather than fetched: at the API's page
 # size (1000) that is a million groups, far beyond any project's quota.
@@ -83,8 +74,6 @@ class CleanupPolicy:
 class CleanupReport:
     groups: list[GroupResult]
     error: InvocationError | None = None
-    # True when the error is one that a later attempt may not meet (discovery failed transiently).
-    error_retryable: bool = False
 
 
 def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, policy: CleanupPolicy) -> CleanupReport:
@@ -95,7 +84,7 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
             except SdrsApiError as error:
                 message = f"listing the protection groups of project {request.sweep_project_id} failed: {error}"
                 logger.error("discovery failed", extra={"error_code": error.code, "request_id": error.request_id})
-                return CleanupReport([], InvocationError(ErrorType.DISCOVERY_FAILED, message), error.retryable)
+                return CleanupReport([], InvocationError(ErrorType.DISCOVERY_FAILED, message, error.retryable))
         else:
             targets, unusable = list(request.targets), []
 
@@ -291,8 +280,6 @@ def invocation_result(trigger: str, dry_run: bool, report: CleanupReport) -> Inv
     """The report as the invocation's result: its top-level error names the failed groups
     (the first 20), and says whether a retry of the event may help."""
     error = report.error
-    if error is not None:
-        error = replace(error, retryable=report.error_retryable)
     failed = [g for g in report.groups if g.outcome is Outcome.FAILED]
     deferred = sum(1 for g in report.groups if g.outcome is Outcome.DEFERRED)
     later = f"; {deferred} deferred for lack of time" if deferred else ""

@@ -52,6 +52,15 @@ class Outcome(StrEnum):
     HELD = "held"
 
 
+class Retry(StrEnum):
+    """How the trigger's platform retries an invocation, which decides what a failure should do."""
+
+    NONE = "none"  # synchronous: the caller reads the result; nothing is retried
+    EVENT = "event"  # asynchronous, one-off: a raise makes the platform deliver the event again
+    TIMER = "timer"  # asynchronous, recurring: a raise retries, and the next run redoes deferred work anyway
+    RECORD = "record"  # a queue record: a record reported as failed is delivered again
+
+
 class ErrorType(StrEnum):
     INVALID_EVENT = "invalid_event"
     CONFIGURATION = "configuration"
@@ -88,9 +97,6 @@ class InvocationError:
 
 
 _DONE = frozenset({Outcome.DELETED, Outcome.NOTHING_TO_DELETE, Outcome.WOULD_DELETE})
-# Whole-invocation errors that a retry may fix when they are retryable (a discovery that
-# failed transiently, a credentials secret the extension could not read yet).
-_RETRYABLE_ERRORS = frozenset({ErrorType.DISCOVERY_FAILED, ErrorType.CONFIGURATION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +114,6 @@ class InvocationResult:
     def retryable_failures(self) -> list[GroupResult]:
         """Groups that failed in a way a retry may fix (deferred groups are not failures)."""
         return [g for g in self.groups if g.outcome is Outcome.FAILED and g.error is not None and g.error.retryable]
-
-    def needs_retry(self, recurring: bool) -> bool:
-        """Whether a retry of the whole event may do what this run could not. Groups deferred
-        for lack of time count only for one-off events: recurring ones (a timer) run again anyway."""
-        if self.retryable_failures:
-            return True
-        if self.error is not None and self.error.retryable and self.error.type in _RETRYABLE_ERRORS:
-            return True
-        return not recurring and self.count(Outcome.DEFERRED) > 0
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for g in self.groups if g.outcome is outcome)

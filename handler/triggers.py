@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handler.models import CleanupRequest, GroupTarget
+from handler.models import CleanupRequest, GroupTarget, Retry
 from handler.sdrs.api import check_project_id, check_server_group_id
 
 MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
@@ -43,15 +43,14 @@ class NeedsConfiguration(Exception):
 class ParsedEvent:
     trigger: str
     request: CleanupRequest
-    # Asynchronous triggers raise on transient failure, so Lambda retries the event.
-    raise_on_transient_failure: bool
+    retry: Retry
     correlation_id: str | None = None
 
-    @property
-    def recurring(self) -> bool:
-        """Timer work (a sweep, or the configured groups of a scheduled rule): the next run
-        picks up what this one had no time for."""
-        return self.trigger == "eventbridge_scheduled" or self.request.sweep_project_id is not None
+
+def _asynchronous(request: CleanupRequest) -> Retry:
+    """An event the platform retries when the invocation raises. A sweep is timer work: the
+    next run picks up what this one had no time for."""
+    return Retry.TIMER if request.sweep_project_id is not None else Retry.EVENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,19 +213,19 @@ def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
             )
         if defaults.sweep_on_schedule:
             sweep = CleanupRequest(sweep_project_id=_default_project(defaults, "eventbridge_scheduled"))
-            return ParsedEvent("eventbridge_scheduled", sweep, True, envelope.id)
+            return ParsedEvent("eventbridge_scheduled", sweep, Retry.TIMER, envelope.id)
         if not defaults.scheduled_server_group_ids:
             raise NeedsConfiguration(
                 "a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set", "eventbridge_scheduled"
             )
         project_id = _default_project(defaults, "eventbridge_scheduled")
         targets = tuple(GroupTarget(project_id, gid) for gid in defaults.scheduled_server_group_ids)
-        return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), True, envelope.id)
+        return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), Retry.TIMER, envelope.id)
     detail = envelope.detail
     if isinstance(detail, str):
         detail = _json_message(detail, "eventbridge", "detail")
     request, _ = _direct(detail, "eventbridge", defaults, prefix="detail.")
-    return ParsedEvent("eventbridge", request, True, envelope.id)
+    return ParsedEvent("eventbridge", request, _asynchronous(request), envelope.id)
 
 
 def _alarm_targets(alarm: AlarmStateChange, defaults: Defaults) -> tuple[GroupTarget, ...]:
@@ -266,7 +265,7 @@ def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     message_id = envelope.Records[0].Sns.MessageId
     if len(parsed) == 1:
         trigger, request = parsed[0]
-        return ParsedEvent(trigger, request, True, message_id)
+        return ParsedEvent(trigger, request, _asynchronous(request), message_id)
     trigger = "sns_alarm" if any(t == "sns_alarm" for t, _ in parsed) else "sns"
     requests = [request for _, request in parsed]
     if any(r.sweep_project_id or r.max_failed_tasks is not None for r in requests):
@@ -274,7 +273,7 @@ def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     if len({r.dry_run for r in requests}) > 1:
         raise InvalidEvent("the SNS records disagree on dry_run: send them separately", trigger)
     targets = tuple(dict.fromkeys(t for r in requests for t in r.targets))
-    return ParsedEvent(trigger, CleanupRequest(targets, requests[0].dry_run), True, message_id)
+    return ParsedEvent(trigger, CleanupRequest(targets, requests[0].dry_run), Retry.EVENT, message_id)
 
 
 def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
@@ -299,7 +298,7 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
     if "detail-type" in event and "source" in event:
         return _eventbridge(event, defaults)
     request, raise_flag = _direct(event, "direct", defaults)
-    return ParsedEvent("direct", request, raise_flag)
+    return ParsedEvent("direct", request, _asynchronous(request) if raise_flag else Retry.NONE)
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -319,4 +318,4 @@ def parse_sqs_body(body: str, defaults: Defaults) -> ParsedEvent:
     if len(body) > MAX_EVENT_BYTES:
         raise InvalidEvent(f"the message body is {len(body)} bytes; at most {MAX_EVENT_BYTES} are accepted", "sqs")
     request, _ = _direct(_json_message(body, "sqs", "body"), "sqs", defaults, prefix="body.")
-    return ParsedEvent("sqs", request, True)
+    return ParsedEvent("sqs", request, Retry.RECORD)

@@ -4,10 +4,10 @@ manual clock for the handler's deadline."""
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,8 @@ import pytest
 import respx
 
 from handler import app
+from handler.core import Runtime
+from handler.sdrs.factory import ClientFactory
 from tests.fake_sdrs import ACCESS_KEY, PROJECT_ID, REGION, SECRET_KEY, FakeSdrs, make_failure_jobs
 
 
@@ -63,16 +65,10 @@ def sdrs_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_sdrs_clients() -> Iterator[None]:
-    """Warm invocations reuse a cached client; tests must not share one."""
-
-    def clear() -> None:
-        for client in app._clients.values():
-            client.close()
-        app._clients.clear()
-
-    clear()
+    """Warm invocations reuse the edge's cached client; tests must not share one."""
+    app.RUNTIME.sdrs.close()
     yield
-    clear()
+    app.RUNTIME.sdrs.close()
 
 
 @pytest.fixture
@@ -115,23 +111,32 @@ class ManualClock:
 
 
 @pytest.fixture
-def handler_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    """The clock of every Deadline the handler makes (Lambda's remaining time is measured
-    from it): time in the handler passes only when the test advances this clock."""
-    from handler import app
-    from handler.sdrs.api import Deadline
-
-    clock = ManualClock()
-    monkeypatch.setattr(app, "Deadline", functools.partial(Deadline, clock=clock))
-    return clock
+def handler_clock() -> ManualClock:
+    """The clock the handler measures its time left by, when a test passes `runtime`: time
+    in the handler passes only when the test advances this clock."""
+    return ManualClock()
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's back-off sleeps, recorded instead of slept."""
-    slept: list[float] = []
-    monkeypatch.setattr(app, "SdrsClient", functools.partial(app.SdrsClient, sleep=slept.append))
-    return slept
+def sleeps() -> list[float]:
+    """The client's back-off sleeps, recorded instead of slept (when a test passes `runtime`)."""
+    return []
+
+
+@pytest.fixture
+def client_options() -> dict[str, Any]:
+    """More of ClientFactory's test seams (`rng`, `clock`, `transport`): a test module may override this."""
+    return {}
+
+
+@pytest.fixture
+def runtime(request: pytest.FixtureRequest, sleeps: list[float], client_options: dict[str, Any]) -> Iterator[Runtime]:
+    """What the handler is given instead of the Lambda edge's own: a client factory that
+    records its sleeps, and `handler_clock` as the clock when the test uses it."""
+    clock = request.getfixturevalue("handler_clock") if "handler_clock" in request.fixturenames else time.monotonic
+    factory = ClientFactory(sleep=sleeps.append, **client_options)
+    yield Runtime(factory, clock)
+    factory.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

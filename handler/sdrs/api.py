@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -101,3 +101,13 @@ def listing_complete(jobs: list[dict[str, Any]], page: list[dict[str, Any]], cou
         problem = "more than its count" if len(jobs) > count else "ended early"
         raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
     return len(jobs) == count
+
+
+class SdrsApi(Protocol):
+    """The calls the cleanup needs: `handler.sdrs.client.SdrsClient` is one."""
+
+    def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing: ...
+
+    def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply: ...
+
+    def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage: ...

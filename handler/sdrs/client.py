@@ -35,7 +35,7 @@ from handler.sdrs.signing import AkSkAuth, canonical_query
 
 PAGE_SIZE = 1000
 # Jitter from the OS: no PRNG state that the restored copies of a SnapStart snapshot would share.
-_system_random = random.SystemRandom().random
+system_random = random.SystemRandom().random
 # After a 401 no more requests are signed with the rejected credentials for this long: five
 # bad signatures in a row lock the AK for five minutes, and a sweep sends many at once.
 REJECTED_CREDENTIALS_HOLD_SECONDS = 60.0
@@ -110,13 +110,30 @@ def connect(
 _HEADERS = {"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"}
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    url: str  # path and canonical query
+    project_id: str
+
+
+@dataclass(slots=True)
+class _Failed:
+    """An attempt that failed: the error, the answer it came with (None: no answer at all),
+    and the wait the server asked for (Retry-After)."""
+
+    error: SdrsApiError
+    reply: Reply | None = None
+    wait: float | None = None
+
+
 class SdrsClient:
     def __init__(
         self,
         connection: Connection,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = _system_random,
+        rng: Callable[[], float] = system_random,
         page_size: int = PAGE_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -135,7 +152,9 @@ class SdrsClient:
         return self._connection.auth.source
 
     def close(self) -> None:
+        """Close the connection pool and whatever the credential source opened."""
         self._connection.close()
+        self._connection.auth.source.close()
 
     def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing:
         """Every failed task of one group, all pages (the audit record)."""
@@ -191,56 +210,75 @@ class SdrsClient:
         body is not what the API sends: a proxy's page), the answer is retried like a 502."""
         if method == "DELETE" and _PROJECT_WIDE_DELETE.fullmatch(path):
             raise AssertionError("refusing the project-wide failure-jobs batch delete")
-        url = path + ("?" + canonical_query(query.items()) if query else "")
-        attempt = 0
+        request = _Request(method, path + ("?" + canonical_query(query.items()) if query else ""), project_id)
+        credentials = self._credentials(0)
         last_reply: Reply | None = None
-        credentials = self._credentials(attempt)
         refreshed = False
+        attempt = 0
         while True:
             attempt += 1
-            budget = deadline.remaining()
-            if budget < self._retry.min_attempt_time:
-                raise SdrsApiError(
-                    "Deadline.Exceeded",
-                    f"not enough invocation time left to call the API ({budget:.1f}s)",
-                    retryable=True,
-                    attempts=attempt - 1,
-                )
-            failure: SdrsApiError
-            wait: float | None = None
-            try:
-                response = self._send_signed(method, url, project_id, budget, credentials, attempt)
-            except (httpx.TransportError, httpx.DecodingError) as exc:
-                failure = error_from_transport(exc)
-                if last_reply is not None:  # the result reports the group's last response
-                    failure.status_code, failure.request_id = last_reply.status_code, last_reply.request_id
-            else:
-                secrets = self._connection.auth.secrets()
-                reply = last_reply = Reply(response.status_code, request_id_of(response, secrets), attempt)
-                if response.is_success and expect_status in (None, response.status_code):
-                    try:
-                        return parse(response, reply), reply
-                    except SdrsApiError as invalid:
-                        failure = invalid
-                elif response.is_success:  # a proxy's page, say: whether the call took effect is unknown
-                    failure = invalid_response(f"expected HTTP {expect_status}, got {response.status_code}", reply)
-                else:
-                    failure = error_from_response(response, secrets)
-                    wait = retry_after_seconds(response)
-                if response.status_code == 401 and not refreshed:  # (_send_signed has put them on hold)
-                    refreshed = True
-                    fresh = self._refreshed(credentials, attempt)
-                    if fresh is not None:  # a rotated secret: one more try, with its new version
-                        credentials = fresh
-                        continue
+            budget = self._budget(deadline, attempt)
+            answer = self._attempt(request, budget, credentials, attempt, parse, expect_status)
+            if not isinstance(answer, _Failed):
+                return answer
+            failure, last_reply = answer.error, answer.reply or last_reply
+            if answer.reply is None and last_reply is not None:  # the result reports the group's last response
+                failure.status_code, failure.request_id = last_reply.status_code, last_reply.request_id
+            if answer.reply is not None and answer.reply.status_code == 401 and not refreshed:
+                refreshed = True  # (_send_signed has put the credentials on hold)
+                fresh = self._refreshed(credentials, attempt)
+                if fresh is not None:  # a rotated secret: one more try, with its new version
+                    credentials = fresh
+                    continue
             failure.attempts = attempt
-            if not failure.retryable or attempt >= self._retry.max_attempts:
-                raise failure
-            delay = wait if wait is not None else self._retry.backoff(attempt, self._rng)
-            if deadline.remaining() - delay < self._retry.min_attempt_time:
-                failure.message += f" (gave up after {attempt} attempts: invocation time running out)"
-                raise failure
-            self._sleep(delay)
+            self._back_off(failure, answer.wait, attempt, deadline)
+
+    def _budget(self, deadline: Deadline, attempt: int) -> float:
+        """The time this attempt may take; Deadline.Exceeded when there is too little for one."""
+        budget = deadline.remaining()
+        if budget < self._retry.min_attempt_time:
+            raise SdrsApiError(
+                "Deadline.Exceeded",
+                f"not enough invocation time left to call the API ({budget:.1f}s)",
+                retryable=True,
+                attempts=attempt - 1,
+            )
+        return budget
+
+    def _attempt[T](
+        self,
+        request: _Request,
+        budget: float,
+        credentials: Credentials,
+        attempt: int,
+        parse: Callable[[httpx.Response, Reply], T],
+        expect_status: int | None,
+    ) -> tuple[T, Reply] | _Failed:
+        """One signed request: the parsed answer, or why it failed (and whether to wait)."""
+        try:
+            response = self._send_signed(request, budget, credentials, attempt)
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            return _Failed(error_from_transport(exc))
+        secrets = self._connection.auth.secrets()
+        reply = Reply(response.status_code, request_id_of(response, secrets), attempt)
+        if response.is_success and expect_status in (None, response.status_code):
+            try:
+                return parse(response, reply), reply
+            except SdrsApiError as invalid:
+                return _Failed(invalid, reply)
+        if response.is_success:  # a proxy's page, say: whether the call took effect is unknown
+            return _Failed(invalid_response(f"expected HTTP {expect_status}, got {response.status_code}", reply), reply)
+        return _Failed(error_from_response(response, secrets), reply, retry_after_seconds(response))
+
+    def _back_off(self, failure: SdrsApiError, wait: float | None, attempt: int, deadline: Deadline) -> None:
+        """Sleep before the next attempt, or raise `failure` when there will be none."""
+        if not failure.retryable or attempt >= self._retry.max_attempts:
+            raise failure
+        delay = wait if wait is not None else self._retry.backoff(attempt, self._rng)
+        if deadline.remaining() - delay < self._retry.min_attempt_time:
+            failure.message += f" (gave up after {attempt} attempts: invocation time running out)"
+            raise failure
+        self._sleep(delay)
 
     def _credentials(self, attempts: int) -> Credentials:
         try:
@@ -261,9 +299,7 @@ class SdrsClient:
                 attempts=attempts,
             )
 
-    def _send_signed(
-        self, method: str, url: str, project_id: str, budget: float, credentials: Credentials, attempt: int
-    ) -> httpx.Response:
+    def _send_signed(self, request: _Request, budget: float, credentials: Credentials, attempt: int) -> httpx.Response:
         """Credentials the API has not accepted yet go out one request at a time: if they are
         wrong, one bad signature is spent, not one per request in flight. A 401 puts them on hold."""
         if credentials not in self._accepted:
@@ -274,10 +310,10 @@ class SdrsClient:
             try:
                 if credentials not in self._accepted:  # still untried: this request is the trial
                     self._check_not_on_hold(credentials, attempt - 1)
-                    return self._judged(credentials, self._send(method, url, project_id, budget, credentials))
+                    return self._judged(credentials, self._send(request, budget, credentials))
             finally:
                 self._first_use.release()
-        return self._judged(credentials, self._send(method, url, project_id, budget, credentials))
+        return self._judged(credentials, self._send(request, budget, credentials))
 
     def _judged(self, credentials: Credentials, response: httpx.Response) -> httpx.Response:
         if response.status_code == 401:
@@ -293,16 +329,16 @@ class SdrsClient:
         except CredentialsUnavailable as exc:
             raise SdrsApiError("Credentials.Unavailable", str(exc), exc.retryable, attempts=attempts) from None
 
-    def _send(self, method: str, url: str, project_id: str, budget: float, credentials: Credentials) -> httpx.Response:
+    def _send(self, call: _Request, budget: float, credentials: Credentials) -> httpx.Response:
         connection = self._connection
         configured = connection.timeout
         timeout = httpx.Timeout(
             min(configured.read or budget, budget), connect=min(configured.connect or budget, budget)
         )
         request = httpx.Request(
-            method,
-            connection.endpoint + url,
-            headers={**_HEADERS, "X-Project-Id": project_id},
+            call.method,
+            connection.endpoint + call.url,
+            headers={**_HEADERS, "X-Project-Id": call.project_id},
             extensions={"timeout": timeout.as_dict()},
         )
         ends = time.monotonic() + budget

@@ -37,6 +37,10 @@ class CredentialSource(Protocol):
         """Every credential value this source has handed out, for redaction."""
         ...
 
+    def close(self) -> None:
+        """Release what the source opened (a connection to the secrets extension)."""
+        ...
+
 
 class CredentialsUnavailable(Exception):
     """The credentials could not be read. The message never contains a credential value."""
@@ -63,3 +67,6 @@ class StaticCredentials:
 
     def secrets(self) -> tuple[str, ...]:
         return self._credentials.secrets()
+
+    def close(self) -> None:
+        pass

@@ -13,13 +13,13 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handler import app
+from handler.core import Invocation, Runtime, handle
 from handler.local.emulator import (
     DEMO_AK,
     DEMO_GROUP_CLEAN,
@@ -32,8 +32,8 @@ from handler.local.emulator import (
     SdrsEmulator,
     demo_state,
 )
-from handler.sdrs import credentials as credentials_module
-from handler.sdrs.client import SdrsClient
+from handler.sdrs.factory import ClientFactory, SecretReference
+from handler.sdrs.secrets_extension import SecretsExtensionCredentials
 from tests.conftest import FakeLambdaContext, ManualClock
 from tests.fake_extension import TOKEN_HEADER, ExtensionFault, FakeSecretsExtension, secret_arn, unused_port
 
@@ -79,9 +79,18 @@ def env(emulator: SdrsEmulator, extension: FakeSecretsExtension) -> dict[str, st
     }
 
 
-def invoke(event: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], bool]:
-    result, must_raise = app.run(event, 60.0, env)
-    return result.to_dict(), must_raise
+def invoke(event: dict[str, Any], env: dict[str, str], runtime: Runtime = app.RUNTIME) -> tuple[dict[str, Any], bool]:
+    """The core, as the Lambda edge calls it (by default with the edge's own warm client)."""
+    disposition = handle(Invocation(event, 60.0, env, runtime))
+    return disposition.body, disposition.must_raise
+
+
+def extension_source(secret: Any, clock: Callable[[], float]) -> SecretsExtensionCredentials:
+    """The function's secret-backed credential source, on a test clock (for its TTL)."""
+    assert isinstance(secret, SecretReference)
+    return SecretsExtensionCredentials(
+        secret.arn, secret.aws_session_token, port=secret.port, ttl=secret.ttl, clock=clock
+    )
 
 
 def scheduled_event() -> dict[str, Any]:
@@ -137,9 +146,7 @@ def rotate(emulator: SdrsEmulator, token: str | None = None) -> None:
 
 def cold_start() -> None:
     """A new execution environment: no client, no cached credentials."""
-    for client in app._clients.values():
-        client.close()
-    app._clients.clear()
+    app.RUNTIME.sdrs.close()
 
 
 def jobs_left(emulator: SdrsEmulator, group: str) -> int:
@@ -226,16 +233,12 @@ def test_the_credentials_are_read_again_after_their_ttl(
     emulator: SdrsEmulator, extension: FakeSecretsExtension, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = ManualClock(1000.0)
-    monkeypatch.setattr(
-        credentials_module,
-        "SecretsExtensionCredentials",
-        partial(credentials_module.SecretsExtensionCredentials, clock=clock),
-    )
+    runtime = Runtime(ClientFactory(source=lambda secret: extension_source(secret, clock)))
     env = {**env, "SDRS_CREDENTIALS_TTL_SECONDS": "120"}
 
-    assert invoke({"server_group_id": DEMO_GROUP_CLEAN}, env)[0]["ok"] is True
+    assert invoke({"server_group_id": DEMO_GROUP_CLEAN}, env, runtime)[0]["ok"] is True
     clock.advance(119)
-    assert invoke({"server_group_id": DEMO_GROUP_CLEAN}, env)[0]["ok"] is True
+    assert invoke({"server_group_id": DEMO_GROUP_CLEAN}, env, runtime)[0]["ok"] is True
     assert len(extension.requests) == 1
 
     # Rotated meanwhile, and the extension's own cache has expired: the new version is served.
@@ -243,7 +246,7 @@ def test_the_credentials_are_read_again_after_their_ttl(
     extension.put_secret(ARN, secret(NEW_AK, NEW_SK))
     extension.expire_cache()
     clock.advance(1)
-    result, _ = invoke({"server_group_id": DEMO_GROUP_WITH_FAILURES}, env)
+    result, _ = invoke({"server_group_id": DEMO_GROUP_WITH_FAILURES}, env, runtime)
 
     assert result["groups"][0]["outcome"] == "deleted", result
     assert [r.refresh_now for r in extension.requests] == [False, False]
@@ -324,11 +327,11 @@ def test_rotation_not_yet_in_the_secret_fails_one_call_and_sends_no_more(
     emulator: SdrsEmulator, extension: FakeSecretsExtension, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = ManualClock(1000.0)
-    monkeypatch.setattr(app, "SdrsClient", partial(SdrsClient, clock=clock))
+    runtime = Runtime(ClientFactory(clock=clock))
     env = {**env, "SDRS_MAX_CONCURRENCY": "1"}  # groups one after the other: the order is known
     rotate(emulator)  # the key is rotated at Huawei Cloud; the secret still has the old one
 
-    result, must_raise = invoke({"server_group_ids": THREE_GROUPS}, env)
+    result, must_raise = invoke({"server_group_ids": THREE_GROUPS}, env, runtime)
 
     assert must_raise is False
     first, *others = result["groups"]
@@ -355,10 +358,10 @@ def test_rotation_not_yet_in_the_secret_fails_one_call_and_sends_no_more(
     # Warm retries within the hold (a scheduler, Lambda's own retries) send nothing.
     extension.put_secret(ARN, secret(NEW_AK, NEW_SK))  # the secret catches up; the extension's cache not yet
     for _ in range(3):
-        again, _ = invoke({"server_group_ids": THREE_GROUPS}, env)
+        again, _ = invoke({"server_group_ids": THREE_GROUPS}, env, runtime)
         assert {g["error"]["code"] for g in again["groups"]} == {"Credentials.Rejected"}
     clock.advance(59)
-    assert {g["error"]["code"] for g in invoke({"server_group_ids": THREE_GROUPS}, env)[0]["groups"]} == {
+    assert {g["error"]["code"] for g in invoke({"server_group_ids": THREE_GROUPS}, env, runtime)[0]["groups"]} == {
         "Credentials.Rejected"
     }
     assert len(emulator.state.calls()) == 1
@@ -366,7 +369,7 @@ def test_rotation_not_yet_in_the_secret_fails_one_call_and_sends_no_more(
 
     # After the hold, one more 401 leads to the new version (refreshNow), and everything is done.
     clock.advance(1)
-    result, _ = invoke({"server_group_ids": THREE_GROUPS}, env)
+    result, _ = invoke({"server_group_ids": THREE_GROUPS}, env, runtime)
 
     assert result["ok"] is True, result
     assert jobs_left(emulator, DEMO_GROUP_WITH_FAILURES) == jobs_left(emulator, DEMO_GROUP_UNTOUCHED) == 0

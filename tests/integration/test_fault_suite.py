@@ -39,7 +39,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from handler.app import TransientFailure, lambda_handler, run
+from handler import app
+from handler.app import TransientFailure, lambda_handler
+from handler.core import Invocation, handle
 from handler.local.emulator import (
     DEMO_GROUP_CLEAN,
     DEMO_GROUP_UNTOUCHED,
@@ -51,6 +53,7 @@ from handler.local.emulator import (
     SdrsEmulator,
     common_fault,
 )
+from handler.models import InvocationResult
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -82,6 +85,13 @@ ENV = {
 }
 
 PERMANENT, TRANSIENT, GIVE_UP, BENIGN, DEADLINE = "permanent", "transient", "give-up", "benign", "deadline"
+
+
+def run(event: Any, remaining: float, env: dict[str, str]) -> tuple[InvocationResult, bool]:
+    """The core as the Lambda edge calls it: the result, and whether the edge raises."""
+    disposition = handle(Invocation(event, remaining, env, app.RUNTIME))
+    (result,) = disposition.results
+    return result, disposition.must_raise
 
 
 @dataclass(frozen=True)

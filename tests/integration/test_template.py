@@ -17,6 +17,7 @@ import pytest
 from aws_lambda_powertools.shared import constants as powertools_constants
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
+from handler.models import Retry
 from handler.settings import ConfigurationError, load_settings
 from handler.triggers import Defaults, parse_event, parse_sqs_body
 
@@ -144,7 +145,7 @@ def test_the_schedule_input_for_a_list_of_groups_names_them_and_raises_on_transi
 
     assert scheduler_input == SCHEDULER_INPUT
     parsed = parse_event(scheduler_input, Defaults(None, ()))
-    assert parsed.raise_on_transient_failure is True
+    assert parsed.retry is Retry.EVENT  # raises on transient failure: Lambda retries the event
     assert parsed.request.sweep_project_id is None
     assert [t.server_group_id for t in parsed.request.targets] == SCHEDULER_INPUT["server_group_ids"]
     assert {t.project_id for t in parsed.request.targets} == {PROJECT_ID}
@@ -157,8 +158,8 @@ def test_the_schedule_input_for_all_is_a_sweep_of_the_project(template: Any) -> 
     parsed = parse_event(scheduler_input, Defaults(None, ()))
     assert parsed.request.sweep_project_id == PROJECT_ID
     assert parsed.request.targets == ()
-    assert parsed.raise_on_transient_failure is True
-    assert parsed.recurring is True  # groups deferred for lack of time wait for the next run, no retry
+    # Raises on transient failure; groups deferred for lack of time wait for the next run, no retry.
+    assert parsed.retry is Retry.TIMER
     # The same body is a valid queue message.
     assert parse_sqs_body(json.dumps(scheduler_input), Defaults(None, ())).request == parsed.request
 

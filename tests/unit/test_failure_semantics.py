@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from handler.app import TransientFailure, lambda_handler
+from handler.core import Runtime
 from tests.event_model import alarm_message, eventbridge_event, expected_from_event, scheduled_event, sns_event
 from tests.fake_sdrs import (
     GROUP_SCHEDULED,
@@ -56,17 +57,17 @@ def env(sdrs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sleeps: list[
     return max_attempts
 
 
-def invoke(event: Any, context: Any, asynchronous: bool) -> dict[str, Any]:
+def invoke(event: Any, context: Any, asynchronous: bool, *, runtime: Runtime) -> dict[str, Any]:
     """Call the handler; return the result, raised (TransientFailure.result) or returned."""
     if asynchronous:
         with pytest.raises(TransientFailure) as raised:
-            lambda_handler(event, context)
+            lambda_handler(event, context, runtime=runtime)
         assert raised.value.result["ok"] is False
         for group in raised.value.result["groups"]:
             if group["error"] and group["error"]["retryable"]:
                 assert group["server_group_id"] in str(raised.value)
         return raised.value.result
-    return lambda_handler(event, context)
+    return lambda_handler(event, context, runtime=runtime)
 
 
 def test_every_trigger_is_listed_with_the_right_kind() -> None:
@@ -82,12 +83,12 @@ def test_every_trigger_is_listed_with_the_right_kind() -> None:
 
 @pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
 def test_permanent_error_on_delete_is_reported_not_raised(
-    event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     jobs = fake_sdrs.failure_jobs(PROJECT_ID, G)
     fake_sdrs.fail("DELETE", 400, body=SDRS_1013)
 
-    result = lambda_handler(event, lambda_context)  # never raises, whatever the trigger
+    result = lambda_handler(event, lambda_context, runtime=runtime)  # never raises, whatever the trigger
 
     assert result["ok"] is False
     assert (result["error"]["type"], result["error"]["retryable"]) == ("group_failures", False)
@@ -107,11 +108,11 @@ def test_permanent_error_on_delete_is_reported_not_raised(
 
 @pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
 def test_forbidden_listing_is_reported_not_raised(
-    event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     fake_sdrs.fail("GET", 403, body=FORBIDDEN)
 
-    result = lambda_handler(event, lambda_context)
+    result = lambda_handler(event, lambda_context, runtime=runtime)
 
     assert result["ok"] is False
     assert G in result["error"]["message"]
@@ -128,10 +129,10 @@ def test_forbidden_listing_is_reported_not_raised(
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409])
 def test_no_permanent_status_is_retried(
-    status: int, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]
+    runtime: Runtime, status: int, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]
 ) -> None:
     fake_sdrs.fail("DELETE", status, body={"error": {"code": f"SDRS.{status}0", "message": "no"}})
-    result = lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context)
+    result = lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context, runtime=runtime)
     (group,) = result["groups"]
     assert (group["outcome"], group["status_code"], group["error"]["retryable"]) == ("failed", status, False)
     assert len(fake_sdrs.calls("DELETE")) == 1
@@ -144,6 +145,7 @@ def test_no_permanent_status_is_retried(
 @pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
 @pytest.mark.parametrize("max_attempts", [1, 2, 3])
 def test_transient_error_on_delete_outlasting_retries(
+    runtime: Runtime,
     event: Any,
     asynchronous: bool,
     max_attempts: int,
@@ -156,7 +158,7 @@ def test_transient_error_on_delete_outlasting_retries(
     jobs = fake_sdrs.failure_jobs(PROJECT_ID, G)
     fake_sdrs.fail("DELETE", 503, body=UNAVAILABLE)
 
-    result = invoke(event, lambda_context, asynchronous)
+    result = invoke(event, lambda_context, asynchronous, runtime=runtime)
 
     assert result["ok"] is False
     assert result["error"]["type"] == "group_failures"
@@ -174,11 +176,11 @@ def test_transient_error_on_delete_outlasting_retries(
 
 @pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
 def test_transient_error_on_listing_outlasting_retries(
-    event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     fake_sdrs.fail("GET", 502)
 
-    result = invoke(event, lambda_context, asynchronous)
+    result = invoke(event, lambda_context, asynchronous, runtime=runtime)
 
     (group,) = result["groups"]
     gets = fake_sdrs.calls("GET")
@@ -190,11 +192,11 @@ def test_transient_error_on_listing_outlasting_retries(
 
 @pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
 def test_network_failure_outlasting_retries(
-    event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     fake_sdrs.fail("DELETE", error=httpx.ConnectError)
 
-    result = invoke(event, lambda_context, asynchronous)
+    result = invoke(event, lambda_context, asynchronous, runtime=runtime)
 
     (group,) = result["groups"]
     assert len(fake_sdrs.calls("DELETE")) == 2
@@ -204,14 +206,19 @@ def test_network_failure_outlasting_retries(
 
 @pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
 def test_transient_error_then_success_is_a_success(
-    event: Any, asynchronous: bool, env: Callable[[int], None], fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime,
+    event: Any,
+    asynchronous: bool,
+    env: Callable[[int], None],
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
 ) -> None:
     env(3)
     jobs = fake_sdrs.failure_jobs(PROJECT_ID, G)
     fake_sdrs.fail("DELETE", 429, headers={"Retry-After": "0"}, times=1)
     fake_sdrs.fail("DELETE", 503, times=1)
 
-    result = lambda_handler(event, lambda_context)  # no raise: the group was cleaned
+    result = lambda_handler(event, lambda_context, runtime=runtime)  # no raise: the group was cleaned
 
     assert (result["ok"], result["error"]) == (True, None)
     (group,) = result["groups"]
@@ -223,25 +230,31 @@ def test_transient_error_then_success_is_a_success(
     assert fake_sdrs.failure_jobs(PROJECT_ID, G) == []
 
 
-def test_retry_after_is_honoured(env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+def test_retry_after_is_honoured(
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]
+) -> None:
     fake_sdrs.fail("DELETE", 429, headers={"Retry-After": "7"}, times=1)
-    result = lambda_handler({"server_group_id": G}, lambda_context)
+    result = lambda_handler({"server_group_id": G}, lambda_context, runtime=runtime)
     assert result["groups"][0]["outcome"] == "deleted"
     assert sleeps == [7.0]
 
 
-def test_plain_direct_request_reports_a_retryable_failure(env: Any, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_plain_direct_request_reports_a_retryable_failure(
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
     fake_sdrs.fail("DELETE", 503)
-    result = lambda_handler({"server_group_id": G}, lambda_context)  # returns, does not raise
+    result = lambda_handler({"server_group_id": G}, lambda_context, runtime=runtime)  # returns, does not raise
     assert result["ok"] is False
     assert result["groups"][0]["error"]["retryable"] is True
 
 
-def test_too_little_time_to_start_defers_the_group(env: Any, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_too_little_time_to_start_defers_the_group(
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
     """2.5 s left, less the 2 s deadline margin, is under the 5 s group start margin: the
     group is not started (deferred, no request) rather than failed."""
     lambda_context.remaining_millis = 2_500
-    result = lambda_handler({"server_group_id": G}, lambda_context)  # direct: returns
+    result = lambda_handler({"server_group_id": G}, lambda_context, runtime=runtime)  # direct: returns
     (group,) = result["groups"]
     assert (group["outcome"], group["attempts"], group["status_code"]) == ("deferred", 0, None)
     assert (group["error"]["code"], group["error"]["retryable"]) == ("Deadline.Deferred", True)
@@ -250,30 +263,30 @@ def test_too_little_time_to_start_defers_the_group(env: Any, fake_sdrs: FakeSdrs
     assert fake_sdrs.requests == []
     # A one-off asynchronous event would be lost: it raises so that Lambda retries it.
     with pytest.raises(TransientFailure) as raised:
-        lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context)
+        lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context, runtime=runtime)
     assert "deferred" in str(raised.value)
     assert raised.value.result["groups"][0]["outcome"] == "deferred"
     # The timer comes back anyway: a scheduled event with deferred groups returns.
-    scheduled = lambda_handler(scheduled_event(), lambda_context)
+    scheduled = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     assert (scheduled["trigger"], scheduled["groups"][0]["outcome"]) == ("eventbridge_scheduled", "deferred")
     assert fake_sdrs.requests == []
 
 
 def test_out_of_time_before_any_call(
-    env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no group start margin the group is started, but 0.5 s is less than one attempt
     needs: the client gives up before sending anything (failed, retryable)."""
     monkeypatch.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "0")
     lambda_context.remaining_millis = 2_500  # less than the margin plus one attempt
-    result = lambda_handler({"server_group_id": G}, lambda_context)
+    result = lambda_handler({"server_group_id": G}, lambda_context, runtime=runtime)
     (group,) = result["groups"]
     assert (group["outcome"], group["error"]["retryable"], group["attempts"]) == ("failed", True, 0)
     assert group["error"]["code"] == "Deadline.Exceeded"
     assert result["error"]["type"] == "group_failures"
     assert fake_sdrs.requests == []
     with pytest.raises(TransientFailure):
-        lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context)
+        lambda_handler(eventbridge_event({"server_group_id": G}), lambda_context, runtime=runtime)
     assert fake_sdrs.requests == []
 
 
@@ -310,30 +323,30 @@ def check_mixed(result: dict[str, Any], fake: FakeSdrs, good_jobs: list[dict[str
 
 @pytest.mark.parametrize(("event", "asynchronous"), MIXED)
 def test_one_group_failing_permanently_does_not_stop_the_others(
-    event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     good_jobs = fake_sdrs.failure_jobs(PROJECT_ID, GOOD)
     fake_sdrs.fail("DELETE", 400, server_group_id=BAD, body=SDRS_1013)
-    result = lambda_handler(event, lambda_context)  # permanent: never raises
+    result = lambda_handler(event, lambda_context, runtime=runtime)  # permanent: never raises
     check_mixed(result, fake_sdrs, good_jobs, retryable=False)
 
 
 @pytest.mark.parametrize(("event", "asynchronous"), MIXED)
 def test_one_group_failing_transiently_does_not_stop_the_others(
-    event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, event: Any, asynchronous: bool, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     good_jobs = fake_sdrs.failure_jobs(PROJECT_ID, GOOD)
     fake_sdrs.fail("DELETE", 503, server_group_id=BAD)
-    result = invoke(event, lambda_context, asynchronous)
+    result = invoke(event, lambda_context, asynchronous, runtime=runtime)
     check_mixed(result, fake_sdrs, good_jobs, retryable=True)
 
 
 def test_listing_failure_for_one_group_does_not_stop_the_others(
-    env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     good_jobs = fake_sdrs.failure_jobs(PROJECT_ID, GOOD)
     fake_sdrs.fail("GET", 403, server_group_id=BAD, body=FORBIDDEN)
-    result = lambda_handler({"server_group_ids": [BAD, GOOD]}, lambda_context)
+    result = lambda_handler({"server_group_ids": [BAD, GOOD]}, lambda_context, runtime=runtime)
     assert result["ok"] is False
     assert BAD in result["error"]["message"]
     assert GOOD not in result["error"]["message"]
@@ -343,13 +356,13 @@ def test_listing_failure_for_one_group_does_not_stop_the_others(
 
 
 def test_permanent_and_transient_failures_together_still_raise_for_async(
-    env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     third = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
     fake_sdrs.fail("DELETE", 400, server_group_id=BAD, body=SDRS_1013)
     fake_sdrs.fail("DELETE", 503, server_group_id=third)
     with pytest.raises(TransientFailure) as raised:
-        lambda_handler(eventbridge_event({"server_group_ids": [BAD, GOOD, third]}), lambda_context)
+        lambda_handler(eventbridge_event({"server_group_ids": [BAD, GOOD, third]}), lambda_context, runtime=runtime)
     assert third in str(raised.value)
     outcomes = [(g["outcome"], g["error"] and g["error"]["retryable"]) for g in raised.value.result["groups"]]
     assert outcomes == [("failed", False), ("deleted", None), ("failed", True)]

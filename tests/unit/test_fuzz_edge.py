@@ -33,7 +33,6 @@ FUZZ_EXAMPLES=N sets the examples per test (default: DEFAULT_EXAMPLES, for CI).
 
 from __future__ import annotations
 
-import functools
 import http.server
 import json
 import os
@@ -51,11 +50,11 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler import app, cleanup
+from handler import app, cleanup, core
 from handler.app import TransientFailure
+from handler.core import Runtime
 from handler.sdrs import client as client_module
-from handler.sdrs.api import Deadline
-from handler.sdrs.client import SdrsClient
+from handler.sdrs.factory import ClientFactory
 from tests.conftest import FakeLambdaContext, ManualClock
 from tests.event_model import eventbridge_event, scheduled_event, sns_event, sqs_event
 from tests.fake_sdrs import ACCESS_KEY, PROJECT_ID, SECRET_KEY, server_group_item
@@ -173,7 +172,7 @@ def secret_leaks(result: Any) -> list[str]:
 
 @dataclass
 class Invocation:
-    entry: str  # "run" or "lambda_handler"
+    entry: str  # "run" (the core, handler.core.handle) or "lambda_handler"
     event: Any
     env: dict[str, str]
     api: FuzzApi
@@ -182,28 +181,21 @@ class Invocation:
     raised: Exception | None = None
 
 
-def _close_clients() -> None:
-    for client in app._clients.values():
-        client.close()
-    app._clients.clear()
-
-
 def invoke(entry: str, event: Any, env: dict[str, str], remaining: float, plan: ApiPlan) -> Invocation:
     clock = ManualClock()
     api = FuzzApi(plan, clock)
-    _close_clients()
+    factory = ClientFactory(sleep=sleep_on(clock), clock=clock)
+    runtime = Runtime(factory, clock)
     invocation = Invocation(entry, event, env, api, None)
     with (
         pytest.MonkeyPatch.context() as mp,
         respx.mock(assert_all_mocked=True, assert_all_called=False) as router,
     ):
-        mp.setattr(app, "Deadline", functools.partial(Deadline, clock=clock))
-        mp.setattr(app, "SdrsClient", functools.partial(SdrsClient, sleep=sleep_on(clock), clock=clock))
         router.route().mock(side_effect=api)
         try:
             if entry == "run":
-                result, invocation.must_raise = app.run(event, remaining, env)
-                invocation.response = result.to_dict()
+                disposition = core.handle(core.Invocation(event, remaining, env, runtime))
+                invocation.response, invocation.must_raise = disposition.body, disposition.must_raise
             else:
                 for name in list(os.environ):
                     if name.startswith(("SDRS_", "HUAWEICLOUD_SDK_")):
@@ -211,11 +203,11 @@ def invoke(entry: str, event: Any, env: dict[str, str], remaining: float, plan: 
                 for name, value in env.items():
                     mp.setenv(name, value)
                 context = FakeLambdaContext(remaining_millis=int(remaining * 1000))
-                invocation.response = app.lambda_handler(event, context)
+                invocation.response = app.lambda_handler(event, context, runtime=runtime)
         except Exception as exc:  # judged by the properties
             invocation.raised = exc
         finally:
-            _close_clients()
+            factory.close()
         assert router.calls.call_count == len(api.exchanges), "a request escaped the recorder"
     return invocation
 
@@ -499,7 +491,7 @@ def check(label: str, inv: Invocation, record: bool = True) -> None:
     stats: Counter[str] = Counter(generated=1)
     facts = mentioned(inv.event)
     scope = scope_of(facts, inv.env)
-    sqs = inv.entry == "lambda_handler" and is_sqs(inv.event)
+    sqs = is_sqs(inv.event)  # both entries handle batches
     stats["requests"] = len(inv.api.exchanges)
     stats["deletes"] = sum(e.request.method == "DELETE" for e in inv.api.exchanges)
     stats["budget_exhausted"] = int(inv.api.budget_exhausted)

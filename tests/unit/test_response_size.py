@@ -4,7 +4,7 @@ such a response drops the task lists (the audit record is in the logs) and says 
 import json
 from typing import Any
 
-from handler.app import MAX_RESPONSE_BYTES, fit_response
+from handler.core import MAX_RESPONSE_BYTES, fit_response
 from handler.models import GroupResult, InvocationResult, Outcome
 
 GROUP_IDS = [f"{n:08x}-87fe-403a-8721-037a1a45c287" for n in range(6)]

@@ -17,7 +17,6 @@ import os
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import httpx
@@ -25,8 +24,9 @@ import pytest
 import respx
 
 from handler import app
+from handler.core import Runtime
 from handler.observability import logger
-from handler.sdrs.client import SdrsClient
+from handler.sdrs.factory import ClientFactory
 from handler.sdrs.secrets_extension import SecretsExtensionCredentials
 from handler.sdrs.signing import AkSkAuth
 from handler.settings import load_settings
@@ -108,11 +108,9 @@ def fake(sdrs_api: respx.Router) -> FakeSdrs:
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries without waiting: the client the handler builds sleeps into this list."""
-    recorded: list[float] = []
-    monkeypatch.setattr(app, "SdrsClient", partial(SdrsClient, sleep=recorded.append, rng=lambda: 0.5))
-    return recorded
+def client_options() -> dict[str, Any]:
+    """Retries without waiting (conftest's `sleeps` records them), with a fixed jitter."""
+    return {"rng": lambda: 0.5}
 
 
 @pytest.fixture
@@ -140,9 +138,11 @@ def capture(
         logger._logger.setLevel(previous_level)
 
 
-def invoke(event: dict[str, Any], context: Any) -> tuple[dict[str, Any] | None, BaseException | None]:
+def invoke(
+    event: dict[str, Any], context: Any, *, runtime: Runtime
+) -> tuple[dict[str, Any] | None, BaseException | None]:
     try:
-        return app.lambda_handler(event, context), None
+        return app.lambda_handler(event, context, runtime=runtime), None
     except Exception as exc:
         return None, exc
 
@@ -174,10 +174,10 @@ def eventbridge_event(server_group_id: str) -> dict[str, Any]:
 # --- invocations that reach the API -------------------------------------------------------
 
 
-def test_success(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+def test_success(runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
     jobs = fake.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)
 
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -193,8 +193,8 @@ def test_success(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
     capture.assert_clean()
 
 
-def test_dry_run(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES, "dry_run": True}, lambda_context)
+def test_dry_run(runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES, "dry_run": True}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -239,6 +239,7 @@ def test_dry_run(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
     ids=["401-list", "403-delete", "401-expired"],
 )
 def test_authentication_and_permission_failures(
+    runtime: Runtime,
     method: str,
     status: int,
     body: dict[str, Any],
@@ -249,7 +250,7 @@ def test_authentication_and_permission_failures(
 ) -> None:
     fake.fail(method, status, body=body)
 
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
     assert exc is None  # a direct invocation returns its failure
     assert result is not None
@@ -265,11 +266,11 @@ def test_authentication_and_permission_failures(
 
 
 def test_server_errors_until_exhausted_raise_for_async_trigger(
-    capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]
+    runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]
 ) -> None:
     fake.fail("GET", 500, body={"error": {"code": "SDRS.0006", "message": "internal error"}})
 
-    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context, runtime=runtime)
 
     assert result is None
     assert isinstance(exc, app.TransientFailure)
@@ -301,10 +302,12 @@ class ReadTimeoutNamingEverything(httpx.ReadTimeout):
         super().__init__(f"{message}: {request.method} {request.url} [{headers}]", request=request)
 
 
-def test_network_errors_direct(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+def test_network_errors_direct(
+    runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]
+) -> None:
     fake.fail("GET", error=ConnectErrorNamingEverything)
 
-    result, exc = invoke({"server_group_ids": [GROUP_WITH_FAILURES, GROUP_CLEAN]}, lambda_context)
+    result, exc = invoke({"server_group_ids": [GROUP_WITH_FAILURES, GROUP_CLEAN]}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -316,10 +319,12 @@ def test_network_errors_direct(capture: Capture, fake: FakeSdrs, lambda_context:
     capture.assert_clean()
 
 
-def test_network_timeouts_async(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+def test_network_timeouts_async(
+    runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]
+) -> None:
     fake.fail("DELETE", error=ReadTimeoutNamingEverything)
 
-    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context, runtime=runtime)
 
     assert result is None
     assert isinstance(exc, app.TransientFailure)
@@ -331,13 +336,15 @@ def test_network_timeouts_async(capture: Capture, fake: FakeSdrs, lambda_context
     capture.assert_clean()
 
 
-def test_gateway_echoing_the_access_key(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+def test_gateway_echoing_the_access_key(
+    runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any
+) -> None:
     """Huawei's API gateway documents this 401 body, naming the AK it did not recognise:
     "Incorrect IAM authentication information: Get secretKey failed,ak:<AK>,err:ak not exist"."""
     echo = f"Incorrect IAM authentication information: Get secretKey failed,ak:{AK},err:ak not exist"
     fake.fail("GET", 401, body={"error_code": "APIGW.0301", "error_msg": echo, "request_id": "gw-echo"})
 
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -348,14 +355,14 @@ def test_gateway_echoing_the_access_key(capture: Capture, fake: FakeSdrs, lambda
     capture.assert_clean()
 
 
-def test_sweep(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+def test_sweep(runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
     """A sweep of the default project: its listing first answers with the gateway echoing the
     AK (retried), and one group's DELETE is refused with the AK echoed again."""
     echo = f"Incorrect IAM authentication information: Get secretKey failed,ak:{AK},err:ak not exist"
     fake.fail("GET", 503, body={"error_code": "APIGW.0202", "error_msg": echo}, kind="server_groups", times=1)
     fake.fail("DELETE", 401, body={"error_code": "APIGW.0301", "error_msg": echo}, server_group_id=GROUP_WITH_FAILURES)
 
-    result, exc = invoke({"all_server_groups": True}, lambda_context)
+    result, exc = invoke({"all_server_groups": True}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -373,7 +380,9 @@ def test_sweep(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: li
     capture.assert_clean()
 
 
-def test_sqs_batch(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+def test_sqs_batch(
+    runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps: list[float]
+) -> None:
     fake.fail("GET", error=ConnectErrorNamingEverything, server_group_id=GROUP_CLEAN)
     event = {
         "Records": [
@@ -382,7 +391,7 @@ def test_sqs_batch(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps
         ]
     }
 
-    result, exc = invoke(event, lambda_context)
+    result, exc = invoke(event, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -398,8 +407,8 @@ def test_sqs_batch(capture: Capture, fake: FakeSdrs, lambda_context: Any, sleeps
 # --- invocations refused before any request -----------------------------------------------
 
 
-def test_invalid_event(capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
-    result, exc = invoke({"server_group_id": "../../etc/passwd", "dry_run": "yes"}, lambda_context)
+def test_invalid_event(runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    result, exc = invoke({"server_group_id": "../../etc/passwd", "dry_run": "yes"}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -435,6 +444,7 @@ def test_invalid_event(capture: Capture, fake: FakeSdrs, lambda_context: Any) ->
     ],
 )
 def test_configuration_errors(
+    runtime: Runtime,
     change: dict[str, str],
     remove: tuple[str, ...],
     capture: Capture,
@@ -447,7 +457,7 @@ def test_configuration_errors(
     for name in remove:
         monkeypatch.delenv(name)
 
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -468,9 +478,10 @@ def test_reprs_hide_the_secrets(canary_env: dict[str, str]) -> None:
     credentials = settings.require_credentials()
     assert credentials.secrets() == SECRETS  # the canaries are really inside
     auth = AkSkAuth(credentials, PROJECT_ID)
-    client = app.sdrs_client(settings)
+    factory = ClientFactory()
+    client = factory(settings)
     connection = client._connection
-    objects: list[object] = [settings, credentials, auth, client, connection, connection.auth, app._clients]
+    objects: list[object] = [settings, credentials, auth, client, connection, connection.auth, factory]
     for obj in objects:
         for text in (repr(obj), str(obj), f"{obj}", f"{obj!r}"):
             assert_no_secrets(text, type(obj).__name__)
@@ -531,10 +542,12 @@ def assert_token_went_to_the_extension(extension: FakeSecretsExtension) -> None:
         assert seen.secret_id == CANARY_ARN
 
 
-def test_secret_success(capture: Capture, extension: FakeSecretsExtension, fake: FakeSdrs, lambda_context: Any) -> None:
+def test_secret_success(
+    runtime: Runtime, capture: Capture, extension: FakeSecretsExtension, fake: FakeSdrs, lambda_context: Any
+) -> None:
     jobs = fake.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)
 
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -550,10 +563,10 @@ def test_secret_success(capture: Capture, extension: FakeSecretsExtension, fake:
 
 
 def test_secret_rotation_after_a_401(
-    capture: Capture, extension: FakeSecretsExtension, fake: FakeSdrs, lambda_context: Any
+    runtime: Runtime, capture: Capture, extension: FakeSecretsExtension, fake: FakeSdrs, lambda_context: Any
 ) -> None:
     """The key is rotated behind a stale extension cache; the gateway's 401 echoes the old AK."""
-    first, exc = invoke({"server_group_id": GROUP_CLEAN}, lambda_context)
+    first, exc = invoke({"server_group_id": GROUP_CLEAN}, lambda_context, runtime=runtime)
     assert exc is None
     assert first is not None
     assert first["ok"] is True
@@ -563,7 +576,7 @@ def test_secret_rotation_after_a_401(
     fake.fail("GET", 401, body={"error_code": "APIGW.0301", "error_msg": echo}, times=1)
     before = len(fake.requests)
 
-    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context)
+    result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
     assert exc is None
     assert result is not None
@@ -597,6 +610,7 @@ def test_secret_rotation_after_a_401(
     ],
 )
 def test_secret_unreadable(
+    runtime: Runtime,
     fault: ExtensionFault | None,
     retryable: bool,
     named: str,
@@ -612,7 +626,7 @@ def test_secret_unreadable(
     else:
         extension.fail(fault, times=None)
 
-    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context, runtime=runtime)
 
     if retryable:
         assert result is None
@@ -648,6 +662,7 @@ def test_secret_unreadable(
     ],
 )
 def test_secret_not_usable_holding_the_canaries(
+    runtime: Runtime,
     content: str | bytes,
     problem: str,
     capture: Capture,
@@ -660,7 +675,7 @@ def test_secret_not_usable_holding_the_canaries(
     else:
         extension.put_secret(CANARY_ARN, content)
 
-    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context)
+    result, exc = invoke(eventbridge_event(GROUP_WITH_FAILURES), lambda_context, runtime=runtime)
 
     assert exc is None  # not fixed by a retry: returned, not raised
     assert result is not None
@@ -676,7 +691,7 @@ def test_secret_not_usable_holding_the_canaries(
 
 def test_secret_reprs_hide_the_credentials(extension: FakeSecretsExtension) -> None:
     settings = load_settings(os.environ)
-    client = app.sdrs_client(settings)
+    client = ClientFactory()(settings)
     source = client.credentials
     assert isinstance(source, SecretsExtensionCredentials)
     assert source.current().secrets() == SECRETS  # the canaries are really inside
@@ -691,6 +706,8 @@ def test_secret_reprs_hide_the_credentials(extension: FakeSecretsExtension) -> N
 
 
 def test_secret_client_cache_repr_hides_the_session_token(extension: FakeSecretsExtension) -> None:
-    app.sdrs_client(load_settings(os.environ))
-    assert app._clients
-    assert AWS_TOKEN not in repr(app._clients)
+    factory = ClientFactory()
+    factory(load_settings(os.environ))
+    assert factory.current is not None
+    assert AWS_TOKEN not in repr(factory)
+    assert CANARY_ARN in repr(factory)  # the repr shows the configuration it caches

@@ -21,7 +21,7 @@ sys.addaudithook(hook)
 threads = threading.active_count()
 import handler.app
 print(json.dumps({"events": events, "new_threads": threading.active_count() - threads,
-                  "clients": len(handler.app._clients)}))
+                  "clients": int(handler.app.RUNTIME.sdrs.current is not None)}))
 """
 
 

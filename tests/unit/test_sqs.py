@@ -9,7 +9,6 @@ redelivered. Expectations come from the records and the fake API's answers.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 import respx
 
-from handler import app
 from handler.app import lambda_handler
+from handler.core import Runtime
 from tests.conftest import ManualClock
 from tests.event_model import expected_from_sqs_body, sqs_event, sqs_message_id
 from tests.fake_sdrs import (
@@ -70,13 +69,19 @@ def outcomes(record: dict[str, Any]) -> list[tuple[str, str]]:
 A, B, C, D = GROUP_WITH_FAILURES, GROUP_SCHEDULED, GROUP_MANY_FAILURES, GROUP_CLEAN
 
 
-def test_mixed_batch(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]) -> None:
+def test_mixed_batch(
+    runtime: Runtime,
+    handler_clock: ManualClock,
+    env: pytest.MonkeyPatch,
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+    sleeps: list[float],
+) -> None:
     """Six records, handled in order, sharing one deadline:
     0 cleans A; 1 is not valid; 2's DELETE answers 503 until the attempts run out; 3's
     DELETE is refused for good (SDRS.1013); 4 and 5 (a sweep) come after the clock jumped
     to 2 s before the deadline, too late to start any group."""
-    clock = ManualClock()
-    env.setattr(app, "Deadline", functools.partial(app.Deadline, clock=clock))
+    clock = handler_clock
     lambda_context.remaining_millis = 60_000  # deadline at 58 s on the manual clock
     sweep_ids = sweep_group_ids(2, "sqs")
     fake_sdrs.add_project(SWEEP_PROJECT_ID, dict.fromkeys(sweep_ids, 1))
@@ -98,7 +103,7 @@ def test_mixed_batch(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_contex
         {"all_server_groups": True, "project_id": SWEEP_PROJECT_ID},
     )
 
-    response = lambda_handler(event, lambda_context)  # never raises
+    response = lambda_handler(event, lambda_context, runtime=runtime)  # never raises
 
     check_response_shape(response, 6)
     assert failures(response) == [sqs_message_id(2), sqs_message_id(4), sqs_message_id(5)]
@@ -143,7 +148,9 @@ def test_mixed_batch(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_contex
     assert fake_sdrs.project_wide_deletes == []
 
 
-def test_all_records_successful(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_all_records_successful(
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
     bodies: list[dict[str, Any]] = [
         {"server_group_id": A},
         {"server_group_ids": [B, D], "dry_run": True},
@@ -151,7 +158,7 @@ def test_all_records_successful(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, la
     ]
     jobs = {g: fake_sdrs.failure_jobs(PROJECT_ID, g) for g in (A, B, C, D)}
 
-    response = lambda_handler(sqs_event(*bodies), lambda_context)
+    response = lambda_handler(sqs_event(*bodies), lambda_context, runtime=runtime)
 
     check_response_shape(response, 3)
     assert response["batchItemFailures"] == []
@@ -172,13 +179,13 @@ def test_all_records_successful(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, la
 
 
 def test_every_record_failing_transiently_is_redelivered_without_raising(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """raise_on_entire_batch_failure is off: the whole batch is listed, nothing raises."""
     fake_sdrs.fail("GET", 503, body=UNAVAILABLE)
     event = sqs_event({"server_group_id": A}, {"server_group_ids": [B, C]}, {"all_server_groups": True})
 
-    response = lambda_handler(event, lambda_context)
+    response = lambda_handler(event, lambda_context, runtime=runtime)
 
     check_response_shape(response, 3)
     assert failures(response) == [sqs_message_id(i) for i in range(3)]
@@ -191,13 +198,13 @@ def test_every_record_failing_transiently_is_redelivered_without_raising(
 
 
 def test_a_sweep_record_with_a_brake_tripped_is_not_redelivered(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """Held groups would be held again: no point in redelivering."""
     ids = sweep_group_ids(3, "held")
     fake_sdrs.add_project(SWEEP_PROJECT_ID, dict(zip(ids, [2, 2, 2], strict=True)))
     event = sqs_event({"all_server_groups": True, "project_id": SWEEP_PROJECT_ID, "max_failed_tasks": 5})
-    response = lambda_handler(event, lambda_context)
+    response = lambda_handler(event, lambda_context, runtime=runtime)
     check_response_shape(response, 1)
     assert response["batchItemFailures"] == []
     (record,) = response["records"]
@@ -221,6 +228,7 @@ def test_a_sweep_record_with_a_brake_tripped_is_not_redelivered(
     ],
 )
 def test_configuration_problem_redelivers_every_record(
+    runtime: Runtime,
     change: dict[str, str | None],
     fragment: str,
     env: pytest.MonkeyPatch,
@@ -235,7 +243,7 @@ def test_configuration_problem_redelivers_every_record(
             env.setenv(name, value)
     event = sqs_event({"server_group_id": A}, {"all_server_groups": True}, {"server_group_ids": [B, C]})
 
-    response = lambda_handler(event, lambda_context)
+    response = lambda_handler(event, lambda_context, runtime=runtime)
 
     check_response_shape(response, 3)
     assert failures(response) == [sqs_message_id(i) for i in range(3)]
@@ -271,13 +279,14 @@ def _record(**fields: Any) -> dict[str, Any]:
     ],
 )
 def test_malformed_envelope_is_refused_whole(
+    runtime: Runtime,
     records: list[dict[str, Any]],
     fragment: str,
     env: pytest.MonkeyPatch,
     sdrs_api: respx.Router,
     lambda_context: Any,
 ) -> None:
-    response = lambda_handler({"Records": records}, lambda_context)
+    response = lambda_handler({"Records": records}, lambda_context, runtime=runtime)
     assert response["batchItemFailures"] == []
     assert (response["ok"], response["trigger"], response["groups"]) == (False, "sqs", [])
     assert (response["error"]["type"], response["error"]["retryable"]) == ("invalid_event", False)
@@ -297,9 +306,9 @@ def test_malformed_envelope_is_refused_whole(
     ],
 )
 def test_invalid_body_is_reported_not_redelivered(
-    body: str, fragment: str, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, body: str, fragment: str, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
-    response = lambda_handler(sqs_event(body, {"server_group_id": A}), lambda_context)
+    response = lambda_handler(sqs_event(body, {"server_group_id": A}), lambda_context, runtime=runtime)
     check_response_shape(response, 2)
     assert response["batchItemFailures"] == []
     bad, good = response["records"]
@@ -310,10 +319,12 @@ def test_invalid_body_is_reported_not_redelivered(
 
 
 def test_forced_dry_run_applies_to_every_record(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("SDRS_DRY_RUN", "true")
-    response = lambda_handler(sqs_event({"server_group_id": A}, {"all_server_groups": True}), lambda_context)
+    response = lambda_handler(
+        sqs_event({"server_group_id": A}, {"all_server_groups": True}), lambda_context, runtime=runtime
+    )
     check_response_shape(response, 2)
     assert response["batchItemFailures"] == []
     assert [r["dry_run"] for r in response["records"]] == [True, True]
@@ -324,7 +335,7 @@ def test_forced_dry_run_applies_to_every_record(
 # --- the sample --------------------------------------------------------------------------------
 
 
-def test_sample_batch(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_sample_batch(runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
     """events/sqs-batch.json: valid records are cleaned as their bodies say; a body naming
     something that is not a group id is reported invalid; nothing needs redelivery."""
     event = json.loads((EVENTS_DIR / "sqs-batch.json").read_text())
@@ -334,7 +345,7 @@ def test_sample_batch(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_conte
     assert set(valid.values()) == {True, False}, "the sample should hold valid and invalid records"
     before = {t: fake_sdrs.failure_jobs(*t) for m, e in expected.items() if valid[m] for t in e.targets}
 
-    response = lambda_handler(event, lambda_context)
+    response = lambda_handler(event, lambda_context, runtime=runtime)
 
     assert response["batchItemFailures"] == []
     assert response["ok"] is False

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from handler.app import TransientFailure, lambda_handler
+from handler.core import Runtime
 from tests.conftest import ManualClock
 from tests.event_model import eventbridge_event, expected_calls, expected_from_event, scheduled_event, sns_event
 from tests.fake_sdrs import (
@@ -127,6 +128,7 @@ def check_clean_sweep(
     ],
 )
 def test_discovery_reads_every_page_and_no_more(
+    runtime: Runtime,
     groups: int,
     page_size: int | None,
     offsets: list[int],
@@ -139,7 +141,7 @@ def test_discovery_reads_every_page_and_no_more(
     limit = page_size or 1000
     before = project(fake_sdrs, [(i * 3) % 7 for i in range(groups)])  # 0, 3, 6, 2, 5, 1, 4, 0, ...
 
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
 
     listing = fake_sdrs.calls("GET", kind="server_groups")
     assert fake_sdrs.listing_offsets(P) == offsets
@@ -159,25 +161,30 @@ def test_discovery_reads_every_page_and_no_more(
 
 
 def test_server_giving_less_than_the_limit_is_followed(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """The server may cap its pages below the limit asked for: the sweep steps by what it got."""
     fake_sdrs.server_groups_page_cap = 4
     before = project(fake_sdrs, [1] * 10)
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert fake_sdrs.listing_offsets(P) == [0, 4, 8]
     check_clean_sweep(fake_sdrs, result, before)
 
 
 @pytest.mark.parametrize("offset", [0, 5, 10])
 def test_a_page_failing_once_is_retried_and_the_sweep_completes(
-    offset: int, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]
+    runtime: Runtime,
+    offset: int,
+    env: pytest.MonkeyPatch,
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+    sleeps: list[float],
 ) -> None:
     env.setenv("SDRS_PAGE_SIZE", "5")
     before = project(fake_sdrs, [2, 0, 1] * 4)
     fake_sdrs.fail("GET", 503, body=UNAVAILABLE, kind="server_groups", offset=offset, times=1)
 
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
 
     assert fake_sdrs.listing_offsets(P) == sorted([0, 5, 10, offset])
     assert [r.status for r in fake_sdrs.calls("GET", kind="server_groups") if r.offset == offset] == [503, 200]
@@ -186,13 +193,13 @@ def test_a_page_failing_once_is_retried_and_the_sweep_completes(
 
 
 def test_sweep_result_is_sorted_by_id_whatever_the_listing_order(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("SDRS_PAGE_SIZE", "3")
     before = project(fake_sdrs, [1, 0, 2, 0, 3, 0, 4, 0])
     listed = [item["id"] for item in fake_sdrs.server_groups(P)]
     assert listed != sorted(listed)
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert [g["server_group_id"] for g in result["groups"]] == sorted(listed)
     check_clean_sweep(fake_sdrs, result, before)
     assert result["summary"]["failed_tasks_deleted"] == 1 + 2 + 3 + 4
@@ -213,7 +220,7 @@ def assert_discovery_failed(fake: FakeSdrs, result: dict[str, Any], fragment: st
 
 @pytest.mark.parametrize("change", [+1, -1], ids=["group-added", "group-removed"])
 def test_listing_whose_count_changes_mid_read_fails_discovery(
-    change: int, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, change: int, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("SDRS_PAGE_SIZE", "5")
     before = project(fake_sdrs, [1] * 12)
@@ -227,7 +234,7 @@ def test_listing_whose_count_changes_mid_read_fails_discovery(
                 del fake_sdrs.jobs[(P, sorted(before)[0])]
 
     fake_sdrs.on_server_groups_page = while_reading
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert_discovery_failed(fake_sdrs, result, "changed while it was read", retryable=True)
 
 
@@ -245,29 +252,38 @@ def test_listing_whose_count_changes_mid_read_fails_discovery(
     ],
 )
 def test_inconsistent_or_malformed_first_page_fails_discovery(
-    body: dict[str, Any], fragment: str, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime,
+    body: dict[str, Any],
+    fragment: str,
+    env: pytest.MonkeyPatch,
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
 ) -> None:
     project(fake_sdrs, [1, 2, 3])
     fake_sdrs.fail("GET", 200, body=body, kind="server_groups", offset=0)
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert_discovery_failed(fake_sdrs, result, fragment, retryable=True)
 
 
 def test_forbidden_listing_fails_discovery_for_good(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any, sleeps: list[float]
 ) -> None:
     project(fake_sdrs, [1, 2])
     fake_sdrs.fail("GET", 403, body=FORBIDDEN, kind="server_groups")
     # permanent: not retried, and even a timer sweep does not raise
     env.setenv("SDRS_SERVER_GROUP_IDS", "all")
-    result = lambda_handler(scheduled_event(), lambda_context)
+    result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     assert_discovery_failed(fake_sdrs, result, "SDRS.0403", retryable=False)
     assert len(fake_sdrs.calls(kind="server_groups")) == 1
     assert sleeps == []
 
 
 def test_listing_failing_transiently_raises_even_for_a_timer_sweep(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+    runtime: Runtime,
+    env: pytest.MonkeyPatch,
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Deferred groups of a timer sweep wait for the next run; a discovery that failed
     transiently is a retryable error of the whole event, and raises for async triggers."""
@@ -275,18 +291,18 @@ def test_listing_failing_transiently_raises_even_for_a_timer_sweep(
     fake_sdrs.fail("GET", 503, body=UNAVAILABLE, kind="server_groups")
     env.setenv("SDRS_SERVER_GROUP_IDS", "all")
     with pytest.raises(TransientFailure) as raised:
-        lambda_handler(scheduled_event(), lambda_context)
+        lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     assert "retries the event" in str(raised.value)
     assert_discovery_failed(fake_sdrs, raised.value.result, "APIGW.0202", retryable=True)
     assert len(fake_sdrs.calls(kind="server_groups")) == 2  # SDRS_MAX_ATTEMPTS
     assert emf_metrics(capsys.readouterr().out)["DiscoveryFailures"] == [1.0]
     # the same sweep asked for directly returns its failure
-    direct = lambda_handler(SWEEP, lambda_context)
+    direct = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert_discovery_failed(fake_sdrs, direct, "APIGW.0202", retryable=True)
 
 
 def test_ids_that_are_not_uuids_are_reported_and_never_requested(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     good = sweep_group_ids(3, "good")
     for n, gid in enumerate(good):
@@ -302,7 +318,7 @@ def test_ids_that_are_not_uuids_are_reported_and_never_requested(
     fake_sdrs.listings[P] += [*bad_items[1:], server_group_item(good[1])]
     bad_ids = {"../../failure-jobs/batch", good[1].upper(), good[2] + "/x", "None", "42"}
 
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
 
     groups = result["groups"]
     assert [g["server_group_id"] for g in groups[:3]] == sorted(good)  # the usable ones, sorted
@@ -332,13 +348,13 @@ def test_ids_that_are_not_uuids_are_reported_and_never_requested(
 
 
 def test_permanent_failures_of_a_timer_sweep_do_not_raise_transient_ones_do(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("SDRS_SERVER_GROUP_IDS", "all")
     ids = project_sorted(fake_sdrs, [1, 2, 3, 0])
     fake_sdrs.fail("DELETE", 400, body=SDRS_1013, server_group_id=ids[0])
 
-    result = lambda_handler(scheduled_event(), lambda_context)  # permanent only: returns
+    result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)  # permanent only: returns
 
     assert [g["outcome"] for g in result["groups"]] == ["failed", "deleted", "deleted", "nothing_to_delete"]
     assert result["summary"] == summary(
@@ -349,7 +365,7 @@ def test_permanent_failures_of_a_timer_sweep_do_not_raise_transient_ones_do(
     fake_sdrs.add_group(P, ids[1], 2)
     fake_sdrs.fail("DELETE", 503, body=UNAVAILABLE, server_group_id=ids[1])
     with pytest.raises(TransientFailure) as raised:
-        lambda_handler(scheduled_event(), lambda_context)
+        lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     again = raised.value.result
     assert [g["outcome"] for g in again["groups"]] == ["failed", "failed", "nothing_to_delete", "nothing_to_delete"]
     assert [g["error"]["retryable"] for g in again["groups"][:2]] == [False, True]
@@ -384,6 +400,7 @@ def check_held(fake: FakeSdrs, result: dict[str, Any], ids: list[str], limit: in
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry-run"])
 def test_brake_trips_above_the_limit_and_deletes_nothing(
+    runtime: Runtime,
     dry_run: bool,
     env: pytest.MonkeyPatch,
     fake_sdrs: FakeSdrs,
@@ -393,7 +410,7 @@ def test_brake_trips_above_the_limit_and_deletes_nothing(
     env.setenv("SDRS_MAX_FAILED_TASKS", str(sum(BRAKE_TASKS) - 1))
     ids = project_sorted(fake_sdrs, BRAKE_TASKS)
 
-    result = lambda_handler({**SWEEP, "dry_run": dry_run}, lambda_context)
+    result = lambda_handler({**SWEEP, "dry_run": dry_run}, lambda_context, runtime=runtime)
 
     check_held(fake_sdrs, result, ids, sum(BRAKE_TASKS) - 1, dry_run)
     metrics = emf_metrics(capsys.readouterr().out)
@@ -403,22 +420,24 @@ def test_brake_trips_above_the_limit_and_deletes_nothing(
 
 
 def test_brake_held_timer_sweep_returns_instead_of_raising(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """Retrying would trip the brake again: a held sweep never raises."""
     env.setenv("SDRS_SERVER_GROUP_IDS", "all")
     env.setenv("SDRS_MAX_FAILED_TASKS", "5")
     ids = project_sorted(fake_sdrs, BRAKE_TASKS)
-    result = lambda_handler(scheduled_event(), lambda_context)
+    result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     assert result["trigger"] == "eventbridge_scheduled"
     check_held(fake_sdrs, result, ids, 5)
 
 
-def test_brake_allows_exactly_the_limit(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_brake_allows_exactly_the_limit(
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
     env.setenv("SDRS_MAX_FAILED_TASKS", str(sum(BRAKE_TASKS)))
     ids = project_sorted(fake_sdrs, BRAKE_TASKS)
     before = {gid: fake_sdrs.failure_jobs(P, gid) for gid in ids}
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     check_clean_sweep(fake_sdrs, result, before)
 
 
@@ -434,6 +453,7 @@ def test_brake_allows_exactly_the_limit(env: pytest.MonkeyPatch, fake_sdrs: Fake
     ],
 )
 def test_max_failed_tasks_in_the_request_overrides_the_setting(
+    runtime: Runtime,
     configured: str | None,
     requested: int | None,
     trips: bool,
@@ -446,7 +466,7 @@ def test_max_failed_tasks_in_the_request_overrides_the_setting(
     ids = project_sorted(fake_sdrs, BRAKE_TASKS)
     before = {gid: fake_sdrs.failure_jobs(P, gid) for gid in ids}
     request = SWEEP if requested is None else {**SWEEP, "max_failed_tasks": requested}
-    result = lambda_handler(request, lambda_context)
+    result = lambda_handler(request, lambda_context, runtime=runtime)
     if trips:
         limit = requested if requested is not None else int(configured or 2000)
         check_held(fake_sdrs, result, ids, limit)
@@ -454,27 +474,29 @@ def test_max_failed_tasks_in_the_request_overrides_the_setting(
         check_clean_sweep(fake_sdrs, result, before)
 
 
-def test_brake_also_guards_named_groups(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any) -> None:
+def test_brake_also_guards_named_groups(
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+) -> None:
     jobs = fake_sdrs.failure_jobs(PROJECT_ID, GROUP_WITH_FAILURES)
     assert len(jobs) == 3
     event = {"server_group_id": GROUP_WITH_FAILURES, "project_id": PROJECT_ID, "max_failed_tasks": 2}
-    result = lambda_handler(event, lambda_context)
+    result = lambda_handler(event, lambda_context, runtime=runtime)
     (group,) = result["groups"]
     assert (group["outcome"], group["failure_jobs"]) == ("held", jobs)
     assert result["error"]["type"] == "safety_brake"
     assert fake_sdrs.calls("DELETE") == []
-    result = lambda_handler({**event, "max_failed_tasks": 3}, lambda_context)
+    result = lambda_handler({**event, "max_failed_tasks": 3}, lambda_context, runtime=runtime)
     assert (result["ok"], result["groups"][0]["outcome"]) == (True, "deleted")
 
 
 def test_brake_counts_only_groups_it_could_audit(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """A group whose listing failed has no known tasks: it neither trips the brake nor is held."""
     env.setenv("SDRS_MAX_FAILED_TASKS", "6")
     ids = project_sorted(fake_sdrs, BRAKE_TASKS)  # 9 tasks; 7 without the group of 2
     fake_sdrs.fail("GET", 403, body=FORBIDDEN, server_group_id=ids[3])
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert [g["outcome"] for g in result["groups"]] == [
         "held",
         "nothing_to_delete",
@@ -485,7 +507,7 @@ def test_brake_counts_only_groups_it_could_audit(
     assert result["error"]["type"] == "safety_brake"
     assert fake_sdrs.calls("DELETE") == []
     env.setenv("SDRS_MAX_FAILED_TASKS", "7")
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert [g["outcome"] for g in result["groups"]] == [
         "deleted",
         "nothing_to_delete",
@@ -501,22 +523,22 @@ def test_brake_counts_only_groups_it_could_audit(
 
 @pytest.mark.parametrize("how", ["request", "SDRS_DRY_RUN"])
 def test_dry_run_sweep_lists_what_a_real_sweep_deletes(
-    how: str, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, how: str, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("SDRS_PAGE_SIZE", "4")
     before = project(fake_sdrs, [0, 2, 5, 0, 1, 0, 3, 0, 0, 7])
     if how == "SDRS_DRY_RUN":
         env.setenv("SDRS_DRY_RUN", "true")
-        dry = lambda_handler({**SWEEP, "dry_run": False}, lambda_context)
+        dry = lambda_handler({**SWEEP, "dry_run": False}, lambda_context, runtime=runtime)
         env.setenv("SDRS_DRY_RUN", "false")
     else:
-        dry = lambda_handler({**SWEEP, "dry_run": True}, lambda_context)
+        dry = lambda_handler({**SWEEP, "dry_run": True}, lambda_context, runtime=runtime)
     check_clean_sweep(fake_sdrs, dry, before, dry_run=True)
     would = {g["server_group_id"]: g["failure_jobs"] for g in dry["groups"] if g["outcome"] == "would_delete"}
     assert fake_sdrs.calls("DELETE") == []
     assert {gid: fake_sdrs.failure_jobs(P, gid) for gid in before} == before
 
-    real = lambda_handler(SWEEP, lambda_context)
+    real = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     deleted = {g["server_group_id"]: g["failure_jobs"] for g in real["groups"] if g["outcome"] == "deleted"}
     assert deleted == would
     assert [(g["server_group_id"], g["outcome"] == "deleted") for g in real["groups"]] == [
@@ -541,39 +563,44 @@ def test_dry_run_sweep_lists_what_a_real_sweep_deletes(
     ],
 )
 def test_every_trigger_can_sweep(
-    event: dict[str, Any], trigger: str, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime,
+    event: dict[str, Any],
+    trigger: str,
+    env: pytest.MonkeyPatch,
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
 ) -> None:
     env.setenv("SDRS_SERVER_GROUP_IDS", "ALL")  # case-insensitive
     expected = expected_from_event(event, default_project=P, sweep_on_schedule=True)
     assert (expected.trigger, expected.sweep_project) == (trigger, P)
     before = project(fake_sdrs, [1, 0, 2])
-    result = lambda_handler(event, lambda_context)
+    result = lambda_handler(event, lambda_context, runtime=runtime)
     assert result["trigger"] == trigger
     check_clean_sweep(fake_sdrs, result, before)
     assert {r.headers["X-Project-Id"] for r in fake_sdrs.requests} == {P}
 
 
 def test_sweep_of_a_named_project_leaves_the_default_project_alone(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("HUAWEICLOUD_SDK_PROJECT_ID", PROJECT_ID)
     before = project(fake_sdrs, [2, 3])
     seeded = {key: list(jobs) for key, jobs in fake_sdrs.jobs.items() if key[0] == PROJECT_ID}
-    result = lambda_handler({**SWEEP, "project_id": P}, lambda_context)
+    result = lambda_handler({**SWEEP, "project_id": P}, lambda_context, runtime=runtime)
     check_clean_sweep(fake_sdrs, result, before)
     assert {key: fake_sdrs.jobs[key] for key in seeded} == seeded
     assert fake_sdrs.listing_offsets(PROJECT_ID) == []
 
 
 def test_all_in_the_setting_does_not_widen_other_events(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """SDRS_SERVER_GROUP_IDS=all makes scheduled events sweep; an event naming a group still
     touches that group only."""
     env.setenv("SDRS_SERVER_GROUP_IDS", "all")
     before = project(fake_sdrs, [2, 3])
     named = sorted(before)[0]
-    result = lambda_handler(eventbridge_event({"server_group_id": named}), lambda_context)
+    result = lambda_handler(eventbridge_event({"server_group_id": named}), lambda_context, runtime=runtime)
     assert [(g["server_group_id"], g["outcome"]) for g in result["groups"]] == [(named, "deleted")]
     assert fake_sdrs.calls(kind="server_groups") == []
     assert [r.server_group_id for r in fake_sdrs.calls("DELETE")] == [named]
@@ -592,7 +619,7 @@ def clock(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, handler_clock: ManualClo
 
 
 def test_deadline_mid_audit_defers_the_rest(
-    clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
+    runtime: Runtime, clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
 ) -> None:
     """16 s left less the 2 s margin: 14 s. The listing takes 1 s; audits start at t=1..4 with
     13, 12, 11, 10 s left (>= twice the 5 s start margin); at t=5 only 9 s are left: the two last
@@ -602,7 +629,7 @@ def test_deadline_mid_audit_defers_the_rest(
     ids = project_sorted(fake_sdrs, [2, 0, 3, 0, 1, 4])
     lambda_context.remaining_millis = 16_000
 
-    result = lambda_handler(scheduled_event(), lambda_context)  # a timer sweep: no raise
+    result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)  # a timer sweep: no raise
 
     outcomes = [(g["server_group_id"], g["outcome"], len(g["failure_jobs"])) for g in result["groups"]]
     assert outcomes == [
@@ -649,6 +676,7 @@ NAMED_SIX: dict[str, Any] = {"server_group_ids": SIX}
     ],
 )
 def test_deadline_mid_delete_defers_the_rest(
+    runtime: Runtime,
     event: dict[str, Any],
     remaining: int,
     raises: bool,
@@ -671,11 +699,11 @@ def test_deadline_mid_delete_defers_the_rest(
 
     if raises:
         with pytest.raises(TransientFailure) as raised:
-            lambda_handler(event, lambda_context)
+            lambda_handler(event, lambda_context, runtime=runtime)
         result = raised.value.result
         assert "3 of 6 groups deferred" in str(raised.value)
     else:
-        result = lambda_handler(event, lambda_context)
+        result = lambda_handler(event, lambda_context, runtime=runtime)
 
     assert [g["outcome"] for g in result["groups"]] == ["deleted"] * 3 + ["deferred"] * 3
     assert [g["server_group_id"] for g in result["groups"]] == ids
@@ -693,18 +721,18 @@ def test_deadline_mid_delete_defers_the_rest(
 
 
 def test_deadline_with_configured_groups_on_a_timer_does_not_raise(
-    clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
+    runtime: Runtime, clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
 ) -> None:
     ids = project_sorted(fake_sdrs, [1, 2, 3, 4, 5, 6])
     env.setenv("SDRS_SERVER_GROUP_IDS", ",".join(ids))
     fake_sdrs.on_request = lambda request: clock.advance(2.0 if request.method == "DELETE" else 1.0)
     lambda_context.remaining_millis = 17_000
-    result = lambda_handler(scheduled_event(), lambda_context)
+    result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     assert [g["outcome"] for g in result["groups"]] == ["deleted"] * 3 + ["deferred"] * 3
 
 
 def test_start_margin_setting_decides_what_starts(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """Real time: 6 s left, less the 2 s margin, is 4 s; a start margin of 5 s leaves every
     group deferred after the listing (which has no start margin); 1.5 s (audits need twice
@@ -712,11 +740,11 @@ def test_start_margin_setting_decides_what_starts(
     before = project(fake_sdrs, [1, 2])
     lambda_context.remaining_millis = 6_000
     env.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "5")
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     assert [g["outcome"] for g in result["groups"]] == ["deferred", "deferred"]
     assert [r.kind for r in fake_sdrs.requests] == ["server_groups"]
     env.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "1.5")
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
     check_clean_sweep(fake_sdrs, result, before)
 
 
@@ -741,7 +769,7 @@ class InFlightByKind:
 
 @pytest.mark.parametrize("limit", [1, 2, 5])
 def test_concurrency_is_bounded_and_real(
-    limit: int, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, limit: int, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     env.setenv("SDRS_MAX_CONCURRENCY", str(limit))
     env.setenv("SDRS_PAGE_SIZE", "2")
@@ -749,7 +777,7 @@ def test_concurrency_is_bounded_and_real(
     observed = InFlightByKind(fake_sdrs, latency=0.03)
     fake_sdrs.on_request = observed
 
-    result = lambda_handler(SWEEP, lambda_context)
+    result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
 
     check_clean_sweep(fake_sdrs, result, before)
     assert 1 <= fake_sdrs.max_in_flight <= limit
@@ -763,20 +791,20 @@ def test_concurrency_is_bounded_and_real(
 
 
 def test_audits_finish_before_the_first_delete(
-    env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, lambda_context: Any
 ) -> None:
     """The brake needs every count first: no DELETE is sent while an audit is still running."""
     env.setenv("SDRS_MAX_CONCURRENCY", "4")
     project(fake_sdrs, [3, 1, 0, 2, 5, 0, 1, 1])
     fake_sdrs.on_request = InFlightByKind(fake_sdrs, latency=0.01)
-    lambda_handler(SWEEP, lambda_context)
+    lambda_handler(SWEEP, lambda_context, runtime=runtime)
     kinds = [r.kind for r in fake_sdrs.requests]
     assert kinds.index("delete") > max(i for i, k in enumerate(kinds) if k == "failure_jobs")
     assert kinds.index("failure_jobs") > max(i for i, k in enumerate(kinds) if k == "server_groups")
 
 
 def test_timer_sweep_with_a_permanent_failure_and_deferred_groups_does_not_raise(
-    clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
+    runtime: Runtime, clock: ManualClock, fake_sdrs: FakeSdrs, lambda_context: Any, env: pytest.MonkeyPatch
 ) -> None:
     """Deferred groups wait for the next timer run, and a permanent failure cannot be fixed by
     a retry: neither is a reason to have Lambda run the whole sweep again."""
@@ -785,7 +813,7 @@ def test_timer_sweep_with_a_permanent_failure_and_deferred_groups_does_not_raise
     fake_sdrs.fail("DELETE", 400, server_group_id=ids[0], body=SDRS_1013)
     lambda_context.remaining_millis = 16_000  # as in test_deadline_mid_audit_defers_the_rest
 
-    result = lambda_handler(scheduled_event(), lambda_context)  # must not raise
+    result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)  # must not raise
 
     assert [g["outcome"] for g in result["groups"]] == [
         "failed",

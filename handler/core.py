@@ -1,0 +1,232 @@
+"""The one call every edge makes: a platform-neutral invocation in, what the edge must do out.
+
+    Invocation(event, time left, environment, runtime)
+      → settings → trigger → validated request → cleanup → result(s)
+      → Disposition: return this body, raise with it, or (a batch) report these items failed
+
+Edges (`handler.app` for Lambda; later a Function URL and FunctionGraph) only adapt their
+platform to an `Invocation` and a `Disposition` back to the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from handler.cleanup import CleanupPolicy, invocation_result, run_cleanup
+from handler.models import ErrorType, InvocationError, InvocationResult, Outcome, Retry
+from handler.observability import logger
+from handler.sdrs.api import Deadline, SdrsApi
+from handler.sdrs.credentials import CredentialsUnavailable
+from handler.settings import ConfigurationError, Settings, load_settings
+from handler.triggers import (
+    Defaults,
+    InvalidEvent,
+    NeedsConfiguration,
+    ParsedEvent,
+    check_sqs_event,
+    is_sqs_event,
+    parse_event,
+    parse_sqs_body,
+)
+
+
+class SdrsProvider(Protocol):
+    """How to reach SDRS: the client for these settings, credentials read (raises
+    ConfigurationError or CredentialsUnavailable). `handler.sdrs.factory.ClientFactory` is one."""
+
+    def __call__(self, settings: Settings) -> SdrsApi: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What an edge lends the core besides the event: the way to SDRS, and the clock that
+    measures the time left."""
+
+    sdrs: SdrsProvider
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    event: Any
+    remaining_seconds: float
+    env: Mapping[str, str]
+    runtime: Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """What the edge must do. `body` is the structured result (a batch's has `batchItemFailures`);
+    `results` are the invocation's results (one per record for a batch), for metrics."""
+
+    body: dict[str, Any]
+    results: tuple[InvocationResult, ...]
+    must_raise: bool = False
+    failed_items: tuple[str, ...] = field(default=())
+
+    @property
+    def failure(self) -> str:
+        """What failed, in a line (for the exception an edge raises)."""
+        error = self.results[0].error if len(self.results) == 1 else None
+        return error.message if error else "transient failures"
+
+
+def should_retry(result: InvocationResult, retry: Retry) -> bool:
+    """Whether the platform should deliver the event (or the record) again: the one place
+    this is decided. Groups deferred for lack of time count only for one-off work: a timer
+    runs again anyway. A queue record also goes back on a configuration problem (it may be
+    fixed before the queue gives up on it)."""
+    if retry is Retry.NONE:
+        return False
+    if retry is Retry.RECORD and result.error is not None and result.error.type is ErrorType.CONFIGURATION:
+        return True
+    if result.retryable_failures:
+        return True
+    error = result.error
+    if error is not None and error.retryable and error.type in (ErrorType.DISCOVERY_FAILED, ErrorType.CONFIGURATION):
+        return True
+    return retry is not Retry.TIMER and result.count(Outcome.DEFERRED) > 0
+
+
+def handle(invocation: Invocation) -> Disposition:
+    """Validate, clean, report. Every failure is in the result; nothing raises."""
+    if is_sqs_event(invocation.event):
+        return _batch(invocation)
+    result, retry = _single(invocation)
+    logger.info("invocation finished", extra={"ok": result.ok, "trigger": result.trigger, "summary": result.summary()})
+    return Disposition(fit_response(result.to_dict()), (result,), should_retry(result, retry))
+
+
+def _single(invocation: Invocation) -> tuple[InvocationResult, Retry]:
+    try:
+        settings = load_settings(invocation.env)
+    except ConfigurationError as exc:
+        return _refused("unknown", ErrorType.CONFIGURATION, str(exc)), Retry.NONE
+    try:
+        parsed = parse_event(invocation.event, _defaults(settings))
+    except (InvalidEvent, NeedsConfiguration) as exc:
+        return _refusal(exc), Retry.NONE
+    if parsed.correlation_id:
+        logger.set_correlation_id(parsed.correlation_id)
+    deadline = Deadline(invocation.remaining_seconds, settings.deadline_margin, invocation.runtime.clock)
+    return _execute(parsed, settings, deadline, invocation.runtime.sdrs), parsed.retry
+
+
+def _batch(invocation: Invocation) -> Disposition:
+    """An SQS batch: each record's body is a request, handled in turn against one deadline.
+    Records worth another delivery are reported failed; one that can never be valid is
+    reported in the result and logged, not sent back (it would only loop to the dead-letter queue)."""
+    try:
+        check_sqs_event(invocation.event)
+    except InvalidEvent as exc:
+        refused = _refusal(exc)
+        return Disposition({"batchItemFailures": [], **refused.to_dict()}, (refused,))
+    try:
+        settings: Settings | ConfigurationError = load_settings(invocation.env)
+    except ConfigurationError as exc:
+        settings = exc
+    margin = settings.deadline_margin if isinstance(settings, Settings) else 0.0
+    deadline = Deadline(invocation.remaining_seconds, margin, invocation.runtime.clock)
+    records: list[tuple[str, InvocationResult]] = []
+    failed: list[str] = []
+    for record in invocation.event["Records"]:
+        message_id = record["messageId"]
+        try:
+            result = _record(record["body"], settings, deadline, invocation.runtime.sdrs)
+        except Exception:  # a bug must not lose the other records: this one goes back to the queue
+            logger.exception("SQS record failed unexpectedly", extra={"message_id": message_id})
+            failed.append(message_id)
+            continue
+        records.append((message_id, result))
+        if should_retry(result, Retry.RECORD):
+            failed.append(message_id)
+    body = {
+        "batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed],
+        "ok": all(result.ok for _, result in records),
+        "trigger": "sqs",
+        "records": [{"message_id": message_id, **result.to_dict()} for message_id, result in records],
+    }
+    return Disposition(fit_response(body), tuple(result for _, result in records), failed_items=tuple(failed))
+
+
+def _record(
+    body: str, settings: Settings | ConfigurationError, deadline: Deadline, sdrs: SdrsProvider
+) -> InvocationResult:
+    if isinstance(settings, ConfigurationError):
+        return _refused("sqs", ErrorType.CONFIGURATION, str(settings))
+    try:
+        parsed = parse_sqs_body(body, _defaults(settings))
+    except (InvalidEvent, NeedsConfiguration) as exc:
+        return _refusal(exc)
+    return _execute(parsed, settings, deadline, sdrs)
+
+
+def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline, sdrs: SdrsProvider) -> InvocationResult:
+    """Clean what a validated event asks for; every failure is in the result."""
+    request = replace(parsed.request, dry_run=True) if settings.force_dry_run else parsed.request
+    logger.info(
+        "cleanup requested",
+        extra={
+            "trigger": parsed.trigger,
+            "dry_run": request.dry_run,
+            "groups": len(request.targets),
+            "sweep_project_id": request.sweep_project_id,
+        },
+    )
+    if not request.has_work:
+        return InvocationResult(parsed.trigger, request.dry_run)
+    try:
+        api = sdrs(settings)
+    except ConfigurationError as exc:
+        return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc))
+    except CredentialsUnavailable as exc:
+        return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc), exc.retryable)
+    policy = CleanupPolicy(settings.max_concurrency, settings.max_failed_tasks, settings.group_start_margin)
+    report = run_cleanup(request, api, deadline, policy)
+    return invocation_result(parsed.trigger, request.dry_run, report)
+
+
+def _defaults(settings: Settings) -> Defaults:
+    return Defaults(settings.default_project_id, settings.default_server_group_ids, settings.sweep_on_schedule)
+
+
+def _refusal(exc: InvalidEvent | NeedsConfiguration) -> InvocationResult:
+    kind = ErrorType.INVALID_EVENT if isinstance(exc, InvalidEvent) else ErrorType.CONFIGURATION
+    return _refused(exc.trigger, kind, str(exc))
+
+
+def _refused(trigger: str, kind: ErrorType, message: str, retryable: bool = False) -> InvocationResult:
+    logger.error("invocation refused", extra={"error_type": str(kind), "error_message": message, "trigger": trigger})
+    return InvocationResult(trigger, error=InvocationError(kind, message, retryable))
+
+
+# Lambda refuses a response over 6 MB (the invocation then fails after the deletes were
+# done); the audit record is in the logs, so an oversized response drops the task lists.
+MAX_RESPONSE_BYTES = 5_000_000
+# A failed task takes about 450 bytes in the response: below this many, no need to measure.
+_TASKS_BEFORE_MEASURING = 4_000
+
+
+def _groups_in(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for record in payload.get("records", [payload]):
+        yield from record.get("groups", [])
+
+
+def fit_response(payload: dict[str, Any], limit: int = MAX_RESPONSE_BYTES) -> dict[str, Any]:
+    if sum(len(g["failure_jobs"]) for g in _groups_in(payload)) < _TASKS_BEFORE_MEASURING:
+        return payload
+    if len(json.dumps(payload, default=str)) <= limit:
+        return payload
+    for group in _groups_in(payload):
+        group["failure_jobs_count"] = len(group["failure_jobs"])
+        group["failure_jobs"] = []
+    payload["failure_jobs_omitted"] = (
+        "the response would exceed Lambda's 6 MB limit: failure_jobs lists are empty here, "
+        "failure_jobs_count says how many there were, and every one is in the logs"
+    )
+    logger.warning("failure_jobs omitted from the response", extra={"limit_bytes": limit})
+    return payload
