@@ -16,6 +16,8 @@ from handler.sdrs.factory import ClientFactory
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "SdrsCleanup"))
 # One client (and connection pool) per configuration, reused by warm invocations.
 RUNTIME = Runtime(ClientFactory())
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    ClientFactory.preload()  # in the snapshot: a restored copy does not import the HTTP stack
 
 
 class TransientFailure(Exception):

@@ -29,6 +29,7 @@ from handler.sdrs.api import (
     invalid_response,
     listing_complete,
 )
+from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials, CredentialSource, CredentialsUnavailable
 from handler.sdrs.errors import error_from_response, error_from_transport, request_id_of
 from handler.sdrs.signing import AkSkAuth, canonical_query
@@ -41,19 +42,6 @@ system_random = random.SystemRandom().random
 REJECTED_CREDENTIALS_HOLD_SECONDS = 60.0
 # The project-wide batch delete would clear every group in the project: never sent.
 _PROJECT_WIDE_DELETE = re.compile(r"/v1/[^/]+/task-center/failure-jobs/batch/?")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    # An attempt is not started with less time than this left before the deadline.
-    min_attempt_time: float = 1.0
-
-    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
-        return rng() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -131,7 +119,7 @@ class SdrsClient:
     def __init__(
         self,
         connection: Connection,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = system_random,
         page_size: int = PAGE_SIZE,

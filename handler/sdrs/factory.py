@@ -1,8 +1,12 @@
 """The SDRS client, made in one place: one per configuration, reused by warm invocations.
 
-`ClientConfig` is everything a client is built from, derived from the settings; it is the
-cache key, so no setting can be forgotten in it. A client whose configuration changed is
-closed (its connection pool, and the secrets extension's transport) before the new one is made.
+`ClientConfig` (handler.sdrs.config) is everything a client is built from; it is the cache
+key, so no setting can be forgotten in it. A client whose configuration changed is closed
+(its connection pool, and the secrets extension's transport) before the new one is made.
+
+The client and httpx are imported when the first client is made, not with this module: an
+event that needs no request (an OK alarm, an invalid event) never loads them. `preload()`
+imports them ahead (SnapStart's init, so that a restored copy starts warm).
 """
 
 from __future__ import annotations
@@ -10,57 +14,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
-
-from handler.sdrs.client import RetryPolicy, SdrsClient, connect, system_random
+from handler.sdrs.config import ClientConfig, SecretReference
 from handler.sdrs.credentials import Credentials, CredentialSource, StaticCredentials
 from handler.settings import Settings
 
+if TYPE_CHECKING:
+    import httpx
 
-@dataclass(frozen=True, slots=True)
-class SecretReference:
-    """AK/SK kept in a Secrets Manager secret, read through the Parameters and Secrets extension."""
-
-    arn: str
-    aws_session_token: str = field(repr=False)  # Lambda's; the extension asks for it
-    port: int
-    ttl: float
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    endpoint: str
-    credentials: Credentials | SecretReference
-    connect_timeout: float
-    read_timeout: float
-    retry: RetryPolicy
-    max_connections: int
-    page_size: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ClientConfig:
-        """Raises ConfigurationError when the settings name no credentials or no endpoint."""
-        credentials: Credentials | SecretReference
-        if settings.credentials_secret_arn is None:
-            credentials = settings.require_credentials()
-        else:
-            credentials = SecretReference(
-                settings.credentials_secret_arn,
-                settings.aws_session_token,
-                settings.secrets_extension_port,
-                settings.credentials_ttl,
-            )
-        return cls(
-            endpoint=settings.require_endpoint(),
-            credentials=credentials,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            retry=RetryPolicy(settings.max_attempts, settings.retry_base_delay, settings.retry_max_delay),
-            max_connections=settings.max_concurrency,
-            page_size=settings.page_size,
-        )
+    from handler.sdrs.client import SdrsClient
 
 
 def credential_source(credentials: Credentials | SecretReference) -> CredentialSource:
@@ -86,7 +49,7 @@ class ClientFactory:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        rng: Callable[[], float] = system_random,
+        rng: Callable[[], float] | None = None,
         source: Callable[[Credentials | SecretReference], CredentialSource] = credential_source,
     ) -> None:
         self._transport = transport
@@ -120,7 +83,13 @@ class ClientFactory:
             self._client.close()
         self._client = self._config = None
 
+    @staticmethod
+    def preload() -> None:
+        import handler.sdrs.client  # noqa: F401
+
     def _make(self, config: ClientConfig) -> SdrsClient:
+        from handler.sdrs.client import SdrsClient, connect, system_random
+
         connection = connect(
             config.endpoint,
             self._source(config.credentials),
@@ -130,5 +99,10 @@ class ClientFactory:
             transport=self._transport,
         )
         return SdrsClient(
-            connection, config.retry, sleep=self._sleep, rng=self._rng, page_size=config.page_size, clock=self._clock
+            connection,
+            config.retry,
+            sleep=self._sleep,
+            rng=self._rng or system_random,
+            page_size=config.page_size,
+            clock=self._clock,
         )

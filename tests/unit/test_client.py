@@ -1,6 +1,6 @@
 """SdrsClient over a real httpx.Client against respx: paging, retries, deadline, ids, signing.
 
-Time is fake: `FakeClock` drives the Deadline and advances only when the client sleeps
+Time is fake: `ManualClock` drives the Deadline and advances only when the client sleeps
 (or when a mocked response says the server took time), so every deadline test is exact.
 """
 
@@ -19,9 +19,11 @@ import respx
 
 from handler.sdrs import client as client_module
 from handler.sdrs.api import Deadline, SdrsApiError
-from handler.sdrs.client import PAGE_SIZE, RetryPolicy, SdrsClient, connect
+from handler.sdrs.client import PAGE_SIZE, SdrsClient, connect
+from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials
 from handler.sdrs.signing import ALGORITHM, sign
+from tests.clock import ManualClock
 from tests.fake_sdrs import make_failure_jobs, signature_problem
 
 ENDPOINT = "https://sdrs.cn-north-4.myhuaweicloud.com"
@@ -35,25 +37,6 @@ PROJECT_WIDE_PATH = f"/v1/{PROJECT}/task-center/failure-jobs/batch"
 LIST_URL, DELETE_URL, PROJECT_WIDE_URL = (ENDPOINT + p for p in (LIST_PATH, DELETE_PATH, PROJECT_WIDE_PATH))
 RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 NEVER_RETRIED = (400, 401, 403, 404, 405, 406, 407, 408, 409, 501)
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to (by the fake sleep or a slow reply)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class SequenceRng:
@@ -70,12 +53,12 @@ class SequenceRng:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
-def make_client(clock: FakeClock) -> Iterator[Callable[..., SdrsClient]]:
+def make_client(clock: ManualClock) -> Iterator[Callable[..., SdrsClient]]:
     made: list[SdrsClient] = []
 
     def make(
@@ -102,7 +85,7 @@ def make_client(clock: FakeClock) -> Iterator[Callable[..., SdrsClient]]:
         client.close()
 
 
-def deadline(clock: FakeClock, seconds: float = 300.0, margin: float = 0.0) -> Deadline:
+def deadline(clock: ManualClock, seconds: float = 300.0, margin: float = 0.0) -> Deadline:
     return Deadline(seconds, margin=margin, clock=clock)
 
 
@@ -137,7 +120,7 @@ def cap(policy: RetryPolicy, attempt: int) -> float:
 # --- success paths ------------------------------------------------------------------------
 
 
-def test_list_one_page(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+def test_list_one_page(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock) -> None:
     jobs = make_failure_jobs(2, GROUP)
     route = sdrs_api.get(LIST_URL).mock(return_value=listing(2, jobs, "rid-abc"))
 
@@ -151,7 +134,7 @@ def test_list_one_page(sdrs_api: respx.Router, make_client: Callable[..., SdrsCl
     assert clock.sleeps == []
 
 
-def test_list_no_jobs(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+def test_list_no_jobs(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock) -> None:
     route = sdrs_api.get(LIST_URL).mock(return_value=listing(0, []))
 
     result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
@@ -161,7 +144,7 @@ def test_list_no_jobs(sdrs_api: respx.Router, make_client: Callable[..., SdrsCli
 
 
 def test_list_exactly_one_full_page(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(PAGE_SIZE))
 
@@ -171,7 +154,7 @@ def test_list_exactly_one_full_page(
     assert route.call_count == 1
 
 
-def test_list_two_pages(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+def test_list_two_pages(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock) -> None:
     total = PAGE_SIZE + 1
     route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(total))
 
@@ -185,7 +168,7 @@ def test_list_two_pages(sdrs_api: respx.Router, make_client: Callable[..., SdrsC
 
 
 def test_list_count_never_reached_is_invalid(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     """count says 1500 but the pages deliver 1000 then nothing: an error, not an endless loop."""
     first = make_failure_jobs(PAGE_SIZE, GROUP)
@@ -201,7 +184,7 @@ def test_list_count_never_reached_is_invalid(
 
 
 def test_list_short_pages_are_followed_until_count(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     """A server may return fewer than `limit`: paging continues from what was received."""
     all_jobs = make_failure_jobs(5, GROUP)
@@ -237,7 +220,7 @@ def test_list_short_pages_are_followed_until_count(
     ],
 )
 def test_malformed_listing_is_response_invalid(
-    body: bytes, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    body: bytes, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     malformed = httpx.Response(200, headers={"X-Request-Id": "rid-bad"}, content=body)
     route = sdrs_api.get(LIST_URL).mock(return_value=malformed)
@@ -253,7 +236,7 @@ def test_malformed_listing_is_response_invalid(
 
 
 def test_custom_page_size_is_the_listing_limit(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(7))
     result = make_client(page_size=3).list_failure_jobs(PROJECT, GROUP, deadline(clock))
@@ -279,7 +262,7 @@ def test_server_groups_page(
     page_size: int,
     sdrs_api: respx.Router,
     make_client: Callable[..., SdrsClient],
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     ids = [GROUP, "5f8a7e3c-2b1d-4c6e-9a0f-1e2d3c4b5a69"]
     route = sdrs_api.get(SERVER_GROUPS_URL).mock(return_value=groups_page(12, ids, "rid-page"))
@@ -296,7 +279,7 @@ def test_server_groups_page(
 
 
 def test_server_groups_page_is_retried(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.get(SERVER_GROUPS_URL).mock(side_effect=[sdrs_error(503), groups_page(1, [GROUP], "rid-ok")])
     page = make_client().server_groups_page(PROJECT, 0, deadline(clock))
@@ -318,7 +301,7 @@ def test_server_groups_page_is_retried(
     ],
 )
 def test_malformed_server_groups_page_is_response_invalid(
-    body: bytes, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    body: bytes, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     sdrs_api.get(SERVER_GROUPS_URL).mock(return_value=httpx.Response(200, headers={"X-Request-Id": "r"}, content=body))
     with pytest.raises(SdrsApiError) as caught:
@@ -327,7 +310,7 @@ def test_malformed_server_groups_page_is_response_invalid(
     assert "server_groups" in caught.value.message
 
 
-def test_delete_group(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock) -> None:
+def test_delete_group(sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock) -> None:
     route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204, headers={"X-Request-Id": "rid-del"}))
 
     reply = make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
@@ -341,7 +324,7 @@ def test_delete_group(sdrs_api: respx.Router, make_client: Callable[..., SdrsCli
 
 
 def test_reply_without_request_id(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204))
     assert make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock)).request_id is None
@@ -349,7 +332,7 @@ def test_reply_without_request_id(
 
 @pytest.mark.parametrize("status", [200, 202])
 def test_delete_answered_with_another_success_is_invalid_and_retried(
-    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     # A 200 page from a proxy does not prove the delete happened; the delete is idempotent.
     page = httpx.Response(status, text="<html>ok</html>", headers={"X-Request-Id": "rid-proxy"})
@@ -361,7 +344,7 @@ def test_delete_answered_with_another_success_is_invalid_and_retried(
 
 
 def test_delete_always_answered_with_200_fails_as_invalid(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(200, json={}, headers={"X-Request-Id": "r"}))
 
@@ -384,7 +367,7 @@ def test_retryable_status_retried_up_to_max_attempts(
     max_attempts: int,
     sdrs_api: respx.Router,
     make_client: Callable[..., SdrsClient],
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     responses = [sdrs_error(status, request_id=f"rid-{n}") for n in range(1, max_attempts + 1)]
     route = sdrs_api.delete(DELETE_URL).mock(side_effect=responses)
@@ -402,7 +385,7 @@ def test_retryable_status_retried_up_to_max_attempts(
 
 @pytest.mark.parametrize("status", RETRYABLE_STATUSES)
 def test_retryable_status_then_success(
-    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.delete(DELETE_URL).mock(
         side_effect=[sdrs_error(status), sdrs_error(status), httpx.Response(204, headers={"X-Request-Id": "ok"})]
@@ -417,7 +400,7 @@ def test_retryable_status_then_success(
 
 @pytest.mark.parametrize("status", NEVER_RETRIED)
 def test_non_retryable_status_is_sent_once(
-    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     # Even with a Retry-After header, 4xx (and 501) are final.
     route = sdrs_api.delete(DELETE_URL).mock(
@@ -435,7 +418,7 @@ def test_non_retryable_status_is_sent_once(
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_listing_auth_failure_is_sent_once(
-    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    status: int, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     body = {"error_code": "APIGW.0301", "error_msg": "verify aksk signature fail", "request_id": "rid-gw"}
     route = sdrs_api.get(LIST_URL).mock(return_value=httpx.Response(status, json=body))
@@ -459,7 +442,7 @@ def test_listing_auth_failure_is_sent_once(
     ids=lambda e: type(e).__name__,
 )
 def test_transport_error_then_success(
-    failure: httpx.TransportError, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    failure: httpx.TransportError, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.delete(DELETE_URL).mock(side_effect=[failure, httpx.Response(204, headers={"X-Request-Id": "ok"})])
 
@@ -480,7 +463,7 @@ def test_transport_errors_exhaust_attempts(
     code: str,
     sdrs_api: respx.Router,
     make_client: Callable[..., SdrsClient],
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     route = sdrs_api.get(LIST_URL).mock(side_effect=failure)
 
@@ -493,7 +476,7 @@ def test_transport_errors_exhaust_attempts(
 
 
 def test_backoff_is_capped_exponential_with_full_jitter(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     policy = RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=3.0, min_attempt_time=1.0)
     draws = [0.999, 0.0, 0.25, 0.75, 1.0, 0.4, 0.6]
@@ -511,7 +494,7 @@ def test_backoff_is_capped_exponential_with_full_jitter(
 
 
 def test_backoff_upper_bound_reaches_the_cap(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     policy = RetryPolicy(max_attempts=7, base_delay=0.5, max_delay=4.0)
     sdrs_api.get(LIST_URL).mock(side_effect=httpx.ConnectError("refused"))
@@ -523,7 +506,7 @@ def test_backoff_upper_bound_reaches_the_cap(
 
 
 def test_backoff_with_seeded_random_stays_within_bounds(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     policy = RetryPolicy(max_attempts=10, base_delay=0.25, max_delay=2.0)
     seeded = random.Random(1234)  # noqa: S311
@@ -540,7 +523,7 @@ def test_backoff_with_seeded_random_stays_within_bounds(
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("seconds", ["0", "7", "12"])
 def test_retry_after_seconds_is_honoured(
-    status: int, seconds: str, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    status: int, seconds: str, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     throttled = httpx.Response(
         status, headers={"Retry-After": seconds}, json={"error_code": "APIGW.0308", "error_msg": "throttled"}
@@ -555,7 +538,7 @@ def test_retry_after_seconds_is_honoured(
 
 
 def test_retry_after_http_date_is_honoured(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
     monkeypatch.setattr(client_module.time, "time", wall.timestamp)
@@ -572,7 +555,7 @@ def test_retry_after_http_date_is_honoured(
 
 
 def test_retry_after_http_date_in_the_past_means_now(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
     monkeypatch.setattr(client_module.time, "time", wall.timestamp)
@@ -586,7 +569,7 @@ def test_retry_after_http_date_in_the_past_means_now(
 
 
 def test_unparseable_retry_after_falls_back_to_backoff(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     policy = RetryPolicy(base_delay=0.5)
     sdrs_api.delete(DELETE_URL).mock(
@@ -599,7 +582,7 @@ def test_unparseable_retry_after_falls_back_to_backoff(
 
 
 def test_retry_after_beyond_the_deadline_gives_up_without_sleeping(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     throttled = httpx.Response(
         429,
@@ -621,7 +604,7 @@ def test_retry_after_beyond_the_deadline_gives_up_without_sleeping(
 
 
 def test_backoff_beyond_the_deadline_gives_up_without_sleeping(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     """2.5 s left, a 2 s backoff would leave less than min_attempt_time (1 s): stop now."""
     policy = RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=8.0, min_attempt_time=1.0)
@@ -637,7 +620,7 @@ def test_backoff_beyond_the_deadline_gives_up_without_sleeping(
 
 
 def test_retries_stop_when_slow_answers_use_up_the_time(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     """Each 503 takes 4 s (or its read timeout, if shorter) of fake time; 10 s in all."""
     start = clock.now
@@ -668,7 +651,7 @@ def _timeouts(request: httpx.Request) -> dict[str, float]:
 
 @pytest.mark.parametrize("remaining", [3.0, 7.5, 29.0])
 def test_attempt_timeout_never_exceeds_remaining_time(
-    remaining: float, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    remaining: float, sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204))
 
@@ -683,7 +666,7 @@ def test_attempt_timeout_never_exceeds_remaining_time(
 
 
 def test_attempt_timeout_keeps_configured_values_with_time_to_spare(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.get(LIST_URL).mock(return_value=listing(0, []))
 
@@ -693,7 +676,7 @@ def test_attempt_timeout_keeps_configured_values_with_time_to_spare(
 
 
 def test_attempt_timeouts_shrink_across_retries(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     limit = deadline(clock, 20.0)
     seen: list[tuple[float, dict[str, float]]] = []
@@ -724,7 +707,7 @@ def test_too_little_time_before_the_first_attempt(
     margin: float,
     sdrs_api: respx.Router,
     make_client: Callable[..., SdrsClient],
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     route = sdrs_api.route().mock(return_value=httpx.Response(204))
     client = make_client(RetryPolicy(min_attempt_time=1.0))
@@ -738,7 +721,7 @@ def test_too_little_time_before_the_first_attempt(
     assert clock.sleeps == []
 
 
-def test_deadline_remaining_follows_the_clock(clock: FakeClock) -> None:
+def test_deadline_remaining_follows_the_clock(clock: ManualClock) -> None:
     limit = Deadline(10.0, margin=2.0, clock=clock)
     assert limit.remaining() == 8.0
     clock.advance(5.0)
@@ -785,7 +768,7 @@ def any_request(sdrs_api: respx.Router) -> respx.Route:
 
 @pytest.mark.parametrize("bad", BAD_PROJECT_IDS)
 def test_bad_project_id_is_refused_before_any_request(
-    bad: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: FakeClock
+    bad: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     client = make_client()
     with pytest.raises(ValueError, match="project id"):
@@ -799,7 +782,7 @@ def test_bad_project_id_is_refused_before_any_request(
 
 @pytest.mark.parametrize("bad", BAD_GROUP_IDS)
 def test_bad_group_id_is_refused_before_any_request(
-    bad: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: FakeClock
+    bad: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     client = make_client()
     with pytest.raises(ValueError, match="protection group id"):
@@ -811,7 +794,7 @@ def test_bad_group_id_is_refused_before_any_request(
 
 @pytest.mark.parametrize("path", [PROJECT_WIDE_PATH, PROJECT_WIDE_PATH + "/"])
 def test_project_wide_delete_is_refused(
-    path: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: FakeClock
+    path: str, any_request: respx.Route, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     with pytest.raises((AssertionError, ValueError), match="project-wide"):
         make_client()._call("DELETE", path, PROJECT, deadline(clock))
@@ -819,7 +802,7 @@ def test_project_wide_delete_is_refused(
 
 
 def test_no_public_call_reaches_the_project_wide_path(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     project_wide = sdrs_api.delete(PROJECT_WIDE_URL).mock(return_value=httpx.Response(204))
     pages = paged_listing(3)
@@ -868,7 +851,7 @@ def assert_signed(request: httpx.Request) -> None:
 
 
 def test_every_request_is_signed_and_names_the_project(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     listing_route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(PAGE_SIZE + 5))
     delete_route = sdrs_api.delete(DELETE_URL).mock(
@@ -886,7 +869,7 @@ def test_every_request_is_signed_and_names_the_project(
 
 
 def test_signature_check_detects_a_wrong_secret(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     """The recomputation above can fail: with another secret key it does not match."""
     route = sdrs_api.delete(DELETE_URL).mock(return_value=httpx.Response(204))
@@ -907,7 +890,7 @@ def test_signature_check_detects_a_wrong_secret(
 
 
 def test_listing_query_is_sent_canonical(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.get(LIST_URL).mock(return_value=listing(0, []))
     make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
@@ -922,7 +905,7 @@ def test_repr_hides_credentials(make_client: Callable[..., SdrsClient]) -> None:
 
 
 def test_signature_also_verifies_with_the_independent_checker(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     route = sdrs_api.get(LIST_URL).mock(side_effect=paged_listing(3))
     make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
@@ -932,7 +915,7 @@ def test_signature_also_verifies_with_the_independent_checker(
 
 
 def test_error_echoing_the_access_key_is_redacted(
-    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: FakeClock
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     """The API gateway documents 401 bodies that name the AK
     ("Get secretKey failed,ak:<AK>,err:ak not exist"): the error must not carry it on."""

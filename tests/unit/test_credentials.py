@@ -17,7 +17,8 @@ import pytest
 import respx
 
 from handler.sdrs.api import Deadline, SdrsApiError
-from handler.sdrs.client import REJECTED_CREDENTIALS_HOLD_SECONDS, RetryPolicy, SdrsClient, connect
+from handler.sdrs.client import REJECTED_CREDENTIALS_HOLD_SECONDS, SdrsClient, connect
+from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials, CredentialsUnavailable
 from handler.sdrs.secrets_extension import SecretsExtensionCredentials, credentials_from_secret
 from handler.settings import ConfigurationError, load_settings
@@ -40,38 +41,9 @@ def secret_value(credentials: Credentials) -> str:
     return json.dumps(body)
 
 
-class FakeExtension:
-    """The extension's HTTP interface on respx: a cached version, and the newest one that
-    only `refreshNow=true` returns (as after a rotation)."""
-
-    def __init__(self, router: respx.Router, cached: Credentials) -> None:
-        self.cached = self.newest = cached
-        self.requests: list[httpx.Request] = []
-        self.answer: httpx.Response | None = None
-        router.get(EXTENSION_URL).mock(side_effect=self._serve)
-
-    def _serve(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.headers.get("X-Aws-Parameters-Secrets-Token") != SESSION_TOKEN:
-            return httpx.Response(401, text="not authorized")
-        if self.answer is not None:
-            return self.answer
-        if request.url.params.get("refreshNow") == "true":
-            self.cached = self.newest
-        return httpx.Response(200, json={"ARN": SECRET_ARN, "SecretString": secret_value(self.cached)})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(100.0)
 
 
 @pytest.fixture
@@ -80,7 +52,7 @@ def extension(sdrs_api: respx.Router) -> FakeExtension:
 
 
 @pytest.fixture
-def source(clock: Clock) -> Iterator[SecretsExtensionCredentials]:
+def source(clock: ManualClock) -> Iterator[SecretsExtensionCredentials]:
     made = SecretsExtensionCredentials(SECRET_ARN, SESSION_TOKEN, ttl=300, clock=clock)
     yield made
     made.close()
@@ -141,13 +113,13 @@ def test_first_use_reads_the_secret_with_the_session_token(
 
 
 def test_credentials_are_cached_for_the_ttl(
-    extension: FakeExtension, source: SecretsExtensionCredentials, clock: Clock
+    extension: FakeExtension, source: SecretsExtensionCredentials, clock: ManualClock
 ) -> None:
     source.current()
-    clock.now += 299
+    clock.advance(299
     source.current()
     assert len(extension.requests) == 1
-    clock.now += 1
+    clock.advance(1
     extension.cached = NEW  # the extension's own cache moved on meanwhile
     assert source.current() == NEW
     assert len(extension.requests) == 2
@@ -224,7 +196,7 @@ def test_extension_not_running(sdrs_api: respx.Router, source: SecretsExtensionC
 
 
 @pytest.fixture
-def make_client(clock: Clock) -> Iterator[Callable[[Any], SdrsClient]]:
+def make_client(clock: ManualClock) -> Iterator[Callable[[Any], SdrsClient]]:
     made: list[SdrsClient] = []
 
     def make(credentials: Any) -> SdrsClient:
@@ -282,7 +254,7 @@ def test_rejected_credentials_are_sent_once_and_then_not_at_all(
     sdrs_api: respx.Router,
     extension: FakeExtension,
     source: SecretsExtensionCredentials,
-    clock: Clock,
+    clock: ManualClock,
 ) -> None:
     gateway = Gateway(sdrs_api, valid=NEW)  # the secret has not been rotated yet
     connection = connect(ENDPOINT, source, connect_timeout=5, read_timeout=5)
@@ -296,7 +268,7 @@ def test_rejected_credentials_are_sent_once_and_then_not_at_all(
     assert (first.value.code, first.value.status_code, first.value.retryable) == ("APIGW.0301", 401, False)
     assert (second.value.code, second.value.retryable, second.value.attempts) == ("Credentials.Rejected", False, 0)
     assert gateway.access_keys == [OLD.access_key]  # one bad signature, not five
-    clock.now += REJECTED_CREDENTIALS_HOLD_SECONDS
+    clock.advance(REJECTED_CREDENTIALS_HOLD_SECONDS
     with pytest.raises(SdrsApiError, match=r"APIGW\.0301"):
         client.delete_group_failure_jobs(PROJECT_ID, OTHER_GROUP, deadline())
     assert len(gateway.access_keys) == 2
