@@ -78,53 +78,64 @@ class CleanupReport:
 
 def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, policy: CleanupPolicy) -> CleanupReport:
     with _pool(request, policy) as pool:
+        run = _Run(api, deadline, policy, pool)
+        targets, unusable = list(request.targets), list[GroupResult]()
         if request.sweep_project_id is not None:
             try:
                 targets, unusable = _discover(request.sweep_project_id, api, deadline, pool)
             except SdrsApiError as error:
-                message = f"listing the protection groups of project {request.sweep_project_id} failed: {error}"
-                logger.error("discovery failed", extra={"error_code": error.code, "request_id": error.request_id})
-                return CleanupReport([], InvocationError(ErrorType.DISCOVERY_FAILED, message, error.retryable))
-        else:
-            targets, unusable = list(request.targets), []
-
-        # Audits stop while there is still time for the deletes they lead to: otherwise a run
-        # that runs short while auditing would defer every delete, run after run.
-        audit_margin = 2 * policy.group_start_margin
-
-        def audit(target: GroupTarget) -> GroupResult | FailureJobListing:
-            if deadline.remaining() < audit_margin:
-                return _deferred(target, [], "not started")
-            try:
-                return api.list_failure_jobs(target.project_id, target.server_group_id, deadline)
-            except SdrsApiError as error:
-                return _failed(target, error, [], attempts=0)
-
-        audits = list(pool.map(audit, targets))
+                return _discovery_failed(request.sweep_project_id, error)
+        audits = list(pool.map(run.audit, targets))
         found = [(t, a) for t, a in zip(targets, audits, strict=True) if isinstance(a, FailureJobListing) and a.jobs]
-        total = sum(len(listing.jobs) for _, listing in found)
-        limit = policy.max_failed_tasks if request.max_failed_tasks is None else request.max_failed_tasks
-        results: dict[GroupTarget, GroupResult] = {}
-        brake_error: InvocationError | None = None
         for target, listing in found:
             for job in listing.jobs:
                 logger.info("audit: failed task found", extra={**_ids(target), "failure_job": job})
-        if total > limit:
-            brake_error = _brake(results, found, total, limit)
-        elif request.dry_run:
-            results.update((t, _listed(t, Outcome.WOULD_DELETE, listing)) for t, listing in found)
-        else:
-
-            def delete(item: tuple[GroupTarget, FailureJobListing]) -> GroupResult:
-                target, listing = item
-                return _delete(target, listing.jobs, api, deadline, policy)
-
-            results.update(zip((t for t, _ in found), pool.map(delete, found), strict=True))
+        results, brake_error = run.act(request, found)
     groups = [
         results.get(t) or (a if isinstance(a, GroupResult) else _listed(t, Outcome.NOTHING_TO_DELETE, a))
         for t, a in zip(targets, audits, strict=True)
     ]
     return CleanupReport(groups + unusable, brake_error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    api: SdrsApi
+    deadline: Deadline
+    policy: CleanupPolicy
+    pool: Mapper
+
+    def audit(self, target: GroupTarget) -> GroupResult | FailureJobListing:
+        # Audits stop while there is still time for the deletes they lead to: otherwise a run
+        # that runs short while auditing would defer every delete, run after run.
+        if self.deadline.remaining() < 2 * self.policy.group_start_margin:
+            return _deferred(target, [], "not started")
+        try:
+            return self.api.list_failure_jobs(target.project_id, target.server_group_id, self.deadline)
+        except SdrsApiError as error:
+            return _failed(target, error, [], attempts=0)
+
+    def act(
+        self, request: CleanupRequest, found: list[tuple[GroupTarget, FailureJobListing]]
+    ) -> tuple[dict[GroupTarget, GroupResult], InvocationError | None]:
+        """The brake, a dry run, or the deletes: the results of the groups that have failed tasks."""
+        total = sum(len(listing.jobs) for _, listing in found)
+        limit = self.policy.max_failed_tasks if request.max_failed_tasks is None else request.max_failed_tasks
+        if total > limit:
+            return _brake(found, total, limit)
+        if request.dry_run:
+            return {t: _listed(t, Outcome.WOULD_DELETE, listing) for t, listing in found}, None
+        return dict(zip((t for t, _ in found), self.pool.map(self.delete, found), strict=True)), None
+
+    def delete(self, item: tuple[GroupTarget, FailureJobListing]) -> GroupResult:
+        target, listing = item
+        return _delete(target, listing.jobs, self.api, self.deadline, self.policy)
+
+
+def _discovery_failed(project_id: str, error: SdrsApiError) -> CleanupReport:
+    message = f"listing the protection groups of project {project_id} failed: {error}"
+    logger.error("discovery failed", extra={"error_code": error.code, "request_id": error.request_id})
+    return CleanupReport([], InvocationError(ErrorType.DISCOVERY_FAILED, message, error.retryable))
 
 
 def _discover(
@@ -176,20 +187,16 @@ def _delete(
 
 
 def _brake(
-    results: dict[GroupTarget, GroupResult],
-    found: Iterable[tuple[GroupTarget, FailureJobListing]],
-    total: int,
-    limit: int,
-) -> InvocationError:
+    found: Iterable[tuple[GroupTarget, FailureJobListing]], total: int, limit: int
+) -> tuple[dict[GroupTarget, GroupResult], InvocationError]:
     message = (
         f"safety brake: this run would delete {total} failed tasks, more than the limit of {limit} "
         "(SDRS_MAX_FAILED_TASKS, or max_failed_tasks in the request); nothing was deleted"
     )
-    for target, listing in found:
-        error = GroupError("SafetyBrake.Tripped", message, retryable=False)
-        results[target] = _listed(target, Outcome.HELD, listing, error)
+    error = GroupError("SafetyBrake.Tripped", message, retryable=False)
+    held = {target: _listed(target, Outcome.HELD, listing, error) for target, listing in found}
     logger.error("safety brake tripped", extra={"failed_tasks": total, "limit": limit})
-    return InvocationError(ErrorType.SAFETY_BRAKE, message)
+    return held, InvocationError(ErrorType.SAFETY_BRAKE, message)
 
 
 def _ids(target: GroupTarget) -> dict[str, str]:
