@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from handler.models import CleanupRequest, GroupTarget, Retry
+from handler.observability import logger
 from handler.sdrs.api import check_project_id, check_server_group_id
 
 MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
@@ -60,6 +61,21 @@ class Defaults:
     sweep_on_schedule: bool = False
 
 
+SchedulerText = Annotated[str, Field(strict=True, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+
+
+class SchedulerContext(BaseModel):
+    """EventBridge Scheduler's context attributes, put in a schedule's input as
+    `<aws.scheduler.scheduled-time>`, `<aws.scheduler.execution-id>` and
+    `<aws.scheduler.attempt-number>`: logged for correlation, otherwise ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheduled_time: SchedulerText | None = None
+    execution_id: SchedulerText | None = None
+    attempt_number: SchedulerText | None = None
+
+
 class DirectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,6 +90,7 @@ class DirectRequest(BaseModel):
     # Set by schedules (EventBridge Scheduler input looks like a direct request) so that a
     # transient failure raises and Lambda's asynchronous retry takes over.
     raise_on_transient_failure: bool = Field(default=False, strict=True)
+    scheduler: SchedulerContext | None = None
 
     @model_validator(mode="after")
     def _one_way_to_name_groups(self) -> DirectRequest:
@@ -93,7 +110,7 @@ class DirectRequest(BaseModel):
 
 
 class EventBridgeEvent(BaseModel):
-    version: str
+    version: str | None = None  # absent from SAM's `generate-event` samples: not needed here
     id: str
     source: str
     account: str
@@ -133,19 +150,93 @@ class SqsEvent(BaseModel):
     Records: list[SqsRecord] = Field(min_length=1, max_length=10_000)
 
 
+AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
+MAX_ALARM_METRICS = 100  # CloudWatch allows 10 metrics in a metric-math alarm
+
+
 class AlarmDimension(BaseModel):
     name: str
     value: str
 
 
-class AlarmTrigger(BaseModel):
+class SnsAlarmMetric(BaseModel):
     Dimensions: list[AlarmDimension] = Field(default_factory=list)
 
 
+class SnsAlarmMetricStat(BaseModel):
+    Metric: SnsAlarmMetric
+
+
+class SnsAlarmMetricQuery(BaseModel):
+    """One of `Trigger.Metrics` (multi-metric and metric-math alarms): a metric, or an expression."""
+
+    MetricStat: SnsAlarmMetricStat | None = None
+
+
+class AlarmTrigger(BaseModel):
+    Dimensions: list[AlarmDimension] = Field(default_factory=list)
+    Metrics: list[SnsAlarmMetricQuery] = Field(default_factory=list, max_length=MAX_ALARM_METRICS)
+
+
 class AlarmStateChange(BaseModel):
+    """The alarm message CloudWatch publishes to SNS."""
+
     AlarmName: str
-    NewStateValue: Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
+    NewStateValue: AlarmState
     Trigger: AlarmTrigger = Field(default_factory=AlarmTrigger)
+
+    def dimension_sets(self) -> tuple[str, list[dict[str, str]]]:
+        if not self.Trigger.Metrics:
+            return "Trigger.Dimensions", [{d.name: d.value for d in self.Trigger.Dimensions}]
+        sets = [{d.name: d.value for d in self.Trigger.Dimensions}] if self.Trigger.Dimensions else []
+        for query in self.Trigger.Metrics:
+            if query.MetricStat is not None:
+                sets.append({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
+        return "Trigger.Metrics", sets
+
+
+class AlarmMetric(BaseModel):
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
+class AlarmMetricStat(BaseModel):
+    metric: AlarmMetric
+
+
+class AlarmMetricQuery(BaseModel):
+    metricStat: AlarmMetricStat | None = None  # None: an expression
+
+
+class AlarmConfiguration(BaseModel):
+    metrics: list[AlarmMetricQuery] = Field(default_factory=list, max_length=MAX_ALARM_METRICS)
+    alarmRule: str | None = None  # a composite alarm: a rule over other alarms, no metrics
+
+
+class AlarmStateValue(BaseModel):
+    value: AlarmState
+
+
+class AlarmData(BaseModel):
+    """The alarm in a CloudWatch alarm action's `alarmData`, and an EventBridge alarm event's `detail`."""
+
+    alarmName: str
+    state: AlarmStateValue
+    configuration: AlarmConfiguration
+
+    def dimension_sets(self) -> tuple[str, list[dict[str, str]]]:
+        metrics = [query.metricStat.metric.dimensions for query in self.configuration.metrics if query.metricStat]
+        return "configuration.metrics", metrics
+
+
+class CloudWatchAlarmAction(BaseModel):
+    """What a CloudWatch alarm whose action is this function sends it."""
+
+    source: Literal["aws.cloudwatch"]
+    alarmArn: str
+    accountId: str
+    time: str
+    region: str
+    alarmData: AlarmData
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
@@ -168,7 +259,7 @@ def _validate[M: BaseModel](model: type[M], data: Any, trigger: str, prefix: str
         raise InvalidEvent(describe_validation_error(exc, prefix), trigger) from None
 
 
-def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tuple[CleanupRequest, bool]:
+def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tuple[CleanupRequest, DirectRequest]:
     if not isinstance(data, dict):
         what = prefix.rstrip(".") or "the event"
         raise InvalidEvent(f"{what} must be a JSON object, got {type(data).__name__}", trigger)
@@ -181,7 +272,9 @@ def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tu
     else:
         targets = tuple(GroupTarget(project_id, gid) for gid in request.group_ids())
         cleanup = CleanupRequest(targets, dry_run=request.dry_run, max_failed_tasks=request.max_failed_tasks)
-    return cleanup, request.raise_on_transient_failure
+    if request.scheduler is not None:
+        logger.info("scheduled invocation", extra={"scheduler": request.scheduler.model_dump(exclude_none=True)})
+    return cleanup, request
 
 
 def _default_project(defaults: Defaults, trigger: str) -> str:
@@ -199,8 +292,30 @@ def _json_message(text: str, trigger: str, where: str) -> Any:
         raise InvalidEvent(f"{where} is JSON nested too deep", trigger) from None
 
 
+def _alarm_data(data: AlarmData, defaults: Defaults, trigger: str, prefix: str) -> CleanupRequest:
+    if data.configuration.alarmRule is not None and not data.configuration.metrics:
+        raise InvalidEvent(
+            f"{prefix}configuration: a composite alarm (alarmRule) names no metric and so no protection group; "
+            "point the action of a metric alarm with a ServerGroupId dimension at this function",
+            trigger,
+        )
+    return _alarm_request(data.state.value, data.dimension_sets(), defaults, trigger, prefix)
+
+
+def _cloudwatch_alarm(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    """A CloudWatch alarm whose action is this function: it invokes asynchronously, on every
+    state change (OK too)."""
+    envelope = _validate(CloudWatchAlarmAction, event, "cloudwatch_alarm")
+    request = _alarm_data(envelope.alarmData, defaults, "cloudwatch_alarm", "alarmData.")
+    return ParsedEvent("cloudwatch_alarm", request, Retry.EVENT)
+
+
 def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     envelope = _validate(EventBridgeEvent, event, "eventbridge")
+    if envelope.detail_type == "CloudWatch Alarm State Change" and envelope.source == "aws.cloudwatch":
+        data = _validate(AlarmData, envelope.detail, "eventbridge_alarm", "detail.")
+        request = _alarm_data(data, defaults, "eventbridge_alarm", "detail.")
+        return ParsedEvent("eventbridge_alarm", request, Retry.EVENT, envelope.id)
     if envelope.detail_type == "Scheduled Event":
         detail = envelope.detail
         if isinstance(detail, str):
@@ -228,34 +343,51 @@ def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     return ParsedEvent("eventbridge", request, _asynchronous(request), envelope.id)
 
 
-def _alarm_targets(alarm: AlarmStateChange, defaults: Defaults) -> tuple[GroupTarget, ...]:
-    if alarm.NewStateValue != "ALARM":
-        return ()
-    dimensions = {d.name: d.value for d in alarm.Trigger.Dimensions}
-    group_id = dimensions.get("ServerGroupId")
-    if group_id is None:
-        raise InvalidEvent("the alarm's Trigger.Dimensions carry no ServerGroupId", "sns_alarm")
-    project_id = dimensions.get("ProjectId")
-    for name, value, check in (
-        ("ServerGroupId", group_id, check_server_group_id),
-        ("ProjectId", project_id, check_project_id),
-    ):
-        try:
-            if value is not None:
-                check(value)
-        except ValueError as exc:
-            raise InvalidEvent(f"the alarm's {name} dimension {exc}", "sns_alarm") from None
-    return (GroupTarget(project_id or _default_project(defaults, "sns_alarm"), group_id),)
+def _alarm_request(
+    state: str, dimension_sets: tuple[str, list[dict[str, str]]], defaults: Defaults, trigger: str, prefix: str
+) -> CleanupRequest:
+    """An alarm acts only in ALARM state, on every group its metrics name (once each)."""
+    if state != "ALARM":
+        return CleanupRequest()
+    where, sets = dimension_sets
+    targets: list[GroupTarget] = []
+    for dimensions in sets:
+        group_id = dimensions.get("ServerGroupId")
+        if group_id is None:
+            continue
+        project_id = dimensions.get("ProjectId")
+        for name, value, check in (
+            ("ServerGroupId", group_id, check_server_group_id),
+            ("ProjectId", project_id, check_project_id),
+        ):
+            try:
+                if value is not None:
+                    check(value)
+            except ValueError as exc:
+                raise InvalidEvent(f"the alarm's {name} dimension {exc}", trigger) from None
+        targets.append(GroupTarget(project_id or _default_project(defaults, trigger), group_id))
+    if not targets:
+        raise InvalidEvent(f"the alarm's {prefix}{where} carry no ServerGroupId", trigger)
+    return CleanupRequest(tuple(dict.fromkeys(targets)))
+
+
+def _is_alarm_message(message: Any) -> bool:
+    return isinstance(message, dict) and "AlarmName" in message and "NewStateValue" in message
+
+
+def _sns_message(message: Any, trigger: str, defaults: Defaults, prefix: str) -> CleanupRequest:
+    """An SNS message (in an SNS record or an SQS body): a CloudWatch alarm or a direct request.
+    Either way the platform retries it (SNS's delivery to Lambda is asynchronous)."""
+    if _is_alarm_message(message):
+        alarm = _validate(AlarmStateChange, message, trigger, prefix)
+        return _alarm_request(alarm.NewStateValue, alarm.dimension_sets(), defaults, trigger, "")
+    return _direct(message, trigger, defaults, prefix=prefix)[0]
 
 
 def _sns_record(index: int, record: SnsRecord, defaults: Defaults) -> tuple[str, CleanupRequest]:
     message = _json_message(record.Sns.Message, "sns", f"Records.{index}.Sns.Message")
-    prefix = f"Records.{index}.Sns.Message."
-    if isinstance(message, dict) and "AlarmName" in message and "NewStateValue" in message:
-        alarm = _validate(AlarmStateChange, message, "sns_alarm", prefix)
-        return "sns_alarm", CleanupRequest(_alarm_targets(alarm, defaults))
-    request, _ = _direct(message, "sns", defaults, prefix=prefix)
-    return "sns", request
+    trigger = "sns_alarm" if _is_alarm_message(message) else "sns"
+    return trigger, _sns_message(message, trigger, defaults, f"Records.{index}.Sns.Message.")
 
 
 def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
@@ -297,8 +429,12 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
         raise InvalidEvent(f"unsupported Records event (event source {str(source)[:40]!r}); SNS and SQS are accepted")
     if "detail-type" in event and "source" in event:
         return _eventbridge(event, defaults)
-    request, raise_flag = _direct(event, "direct", defaults)
-    return ParsedEvent("direct", request, _asynchronous(request) if raise_flag else Retry.NONE)
+    if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
+        return _cloudwatch_alarm(event, defaults)
+    request, direct = _direct(event, "direct", defaults)
+    retry = _asynchronous(request) if direct.raise_on_transient_failure else Retry.NONE
+    correlation_id = direct.scheduler.execution_id if direct.scheduler else None
+    return ParsedEvent("direct", request, retry, correlation_id)
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -313,9 +449,17 @@ def check_sqs_event(event: dict[str, Any]) -> None:
     _validate(SqsEvent, event, "sqs")
 
 
+def _is_sns_envelope(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("Type") == "Notification" and "TopicArn" in message
+
+
 def parse_sqs_body(body: str, defaults: Defaults) -> ParsedEvent:
-    """An SQS record's body: a direct request. SQS redelivers what raises, like an async trigger."""
+    """An SQS record's body: a direct request, a CloudWatch alarm (an SNS topic's raw
+    delivery), or an SNS envelope (raw delivery off: the default) holding either."""
     if len(body) > MAX_EVENT_BYTES:
         raise InvalidEvent(f"the message body is {len(body)} bytes; at most {MAX_EVENT_BYTES} are accepted", "sqs")
-    request, _ = _direct(_json_message(body, "sqs", "body"), "sqs", defaults, prefix="body.")
-    return ParsedEvent("sqs", request, Retry.RECORD)
+    message, prefix = _json_message(body, "sqs", "body"), "body."
+    if _is_sns_envelope(message):
+        envelope = _validate(SnsNotification, message, "sqs", prefix)
+        message, prefix = _json_message(envelope.Message, "sqs", "body.Message"), "body.Message."
+    return ParsedEvent("sqs", _sns_message(message, "sqs", defaults, prefix), Retry.RECORD)

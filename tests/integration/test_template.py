@@ -23,6 +23,13 @@ from handler.triggers import Defaults, parse_event, parse_sqs_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULER_INPUT = json.loads((ROOT / "events" / "scheduler-input.json").read_text())
+# The schedule's input as Scheduler hands it over, its context attributes filled in.
+SCHEDULED_INPUT = json.loads((ROOT / "events" / "scheduler-input-with-context.json").read_text())
+SCHEDULER_PLACEHOLDERS = {
+    "scheduled_time": "<aws.scheduler.scheduled-time>",
+    "execution_id": "<aws.scheduler.execution-id>",
+    "attempt_number": "<aws.scheduler.attempt-number>",
+}
 SCHEDULED_EVENT = json.loads((ROOT / "events" / "eventbridge-scheduled.json").read_text())
 PROJECT_ID = SCHEDULER_INPUT["project_id"]
 GROUP_LIST = ",".join(SCHEDULER_INPUT["server_group_ids"])
@@ -143,6 +150,7 @@ def accepts(spec: dict[str, Any], value: str) -> bool:
 def test_the_schedule_input_for_a_list_of_groups_names_them_and_raises_on_transient_failure(template: Any) -> None:
     scheduler_input = schedule_input(template, ServerGroupIds=GROUP_LIST)
 
+    assert scheduler_input.pop("scheduler") == SCHEDULER_PLACEHOLDERS
     assert scheduler_input == SCHEDULER_INPUT
     parsed = parse_event(scheduler_input, Defaults(None, ()))
     assert parsed.retry is Retry.EVENT  # raises on transient failure: Lambda retries the event
@@ -154,6 +162,7 @@ def test_the_schedule_input_for_a_list_of_groups_names_them_and_raises_on_transi
 def test_the_schedule_input_for_all_is_a_sweep_of_the_project(template: Any) -> None:
     scheduler_input = schedule_input(template, ServerGroupIds="all")
 
+    assert scheduler_input.pop("scheduler") == SCHEDULER_PLACEHOLDERS
     assert scheduler_input == {"all_server_groups": True, "project_id": PROJECT_ID, "raise_on_transient_failure": True}
     parsed = parse_event(scheduler_input, Defaults(None, ()))
     assert parsed.request.sweep_project_id == PROJECT_ID
@@ -162,6 +171,65 @@ def test_the_schedule_input_for_all_is_a_sweep_of_the_project(template: Any) -> 
     assert parsed.retry is Retry.TIMER
     # The same body is a valid queue message.
     assert parse_sqs_body(json.dumps(scheduler_input), Defaults(None, ())).request == parsed.request
+
+
+def test_the_schedule_input_carries_the_scheduler_context_and_loads_filled_in_or_not(template: Any) -> None:
+    """Scheduler replaces the placeholders; an input that still has them (a schedule invoked by
+    hand from the console) is valid too."""
+    raw = schedule_input(template, ServerGroupIds=GROUP_LIST)
+    filled = json.loads(
+        json.dumps(raw)
+        .replace(SCHEDULER_PLACEHOLDERS["scheduled_time"], SCHEDULED_INPUT["scheduler"]["scheduled_time"])
+        .replace(SCHEDULER_PLACEHOLDERS["execution_id"], SCHEDULED_INPUT["scheduler"]["execution_id"])
+        .replace(SCHEDULER_PLACEHOLDERS["attempt_number"], SCHEDULED_INPUT["scheduler"]["attempt_number"])
+    )
+    assert filled == SCHEDULED_INPUT
+    for body in (raw, filled):
+        parsed = parse_event(body, Defaults(None, ()))
+        assert [t.server_group_id for t in parsed.request.targets] == SCHEDULER_INPUT["server_group_ids"]
+    assert parse_event(filled, Defaults(None, ())).correlation_id == SCHEDULED_INPUT["scheduler"]["execution_id"]
+
+
+def test_alarm_actions_may_invoke_only_when_asked_and_only_for_this_accounts_alarms(template: Any) -> None:
+    permission = template["Resources"]["AlarmActionPermission"]
+    rule = template["Conditions"][permission["Condition"]]
+    assert condition(rule, template, parameters(template)) is False  # off by default
+    assert condition(rule, template, parameters(template, AllowCloudWatchAlarmActions="true")) is True
+    properties = permission["Properties"]
+    assert properties["Principal"] == "lambda.alarms.cloudwatch.amazonaws.com"
+    assert properties["Action"] == "lambda:InvokeFunction"
+    assert properties["FunctionName"] == {"Ref": "SdrsCleanupFunction.Alias"}  # the alias the triggers invoke
+    assert properties["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert properties["SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+    }
+
+
+def test_the_alarm_state_change_rule_exists_only_with_a_prefix_and_matches_alarm_state_only(template: Any) -> None:
+    resources = template["Resources"]
+    rule, permission = resources["AlarmStateChangeRule"], resources["AlarmStateChangeRulePermission"]
+    assert rule["Condition"] == permission["Condition"] == "HasAlarmStateChangeRule"
+    when = template["Conditions"]["HasAlarmStateChangeRule"]
+    assert condition(when, template, parameters(template)) is False
+    assert condition(when, template, parameters(template, AlarmStateChangeRulePrefix="sdrs-")) is True
+    pattern = evaluate(
+        rule["Properties"]["EventPattern"], template, parameters(template, AlarmStateChangeRulePrefix="sdrs-")
+    )
+    assert pattern == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": [{"prefix": "sdrs-"}], "state": {"value": ["ALARM"]}},
+    }
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "SdrsCleanupFunction.Alias"}
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+    assert permission["Properties"]["SourceArn"] == get_att("AlarmStateChangeRule")
+    # The event the rule forwards is one the function takes.
+    event = json.loads((ROOT / "events" / "eventbridge-alarm-state-change.json").read_text())
+    assert event["source"] in pattern["source"]
+    assert event["detail-type"] in pattern["detail-type"]
+    assert event["detail"]["state"]["value"] in pattern["detail"]["state"]["value"]
+    assert parse_event(event, Defaults(PROJECT_ID, ())).trigger == "eventbridge_alarm"
 
 
 @pytest.mark.parametrize(
