@@ -22,6 +22,7 @@ G = GROUP_WITH_FAILURES
 # What each sample's message must name. A new sample without an entry is still checked
 # for everything else.
 INVALID_FILE_MESSAGES = {
+    "cloudwatch-alarm-action-composite.json": "composite alarm",
     "dry-run-as-string.json": "dry_run",
     "empty-group-list.json": "server_group_ids",
     "list-instead-of-object.json": "JSON object",
