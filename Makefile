@@ -13,7 +13,7 @@ export UV_PYTHON ?= $(or $(PYENV_PYTHON),$(PYTHON_VERSION))
 export UV_PROJECT_ENVIRONMENT ?= .venv
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint typecheck unit sync uv clean cfn-lint artifact build-SdrsCleanupFunction validate sam-cli bench bench-sdk
+.PHONY: help run test lint typecheck unit fast sync uv clean cfn-lint artifact build-SdrsCleanupFunction validate sam-cli bench bench-sdk
 
 # The Lambda artifact: for arm64 by default; LAMBDA_PLATFORM=x86_64-manylinux2014 builds one for an x86_64 host.
 LAMBDA_PLATFORM ?= aarch64-manylinux2014
@@ -58,6 +58,9 @@ typecheck: .venv/.synced ## mypy --strict
 unit: .venv/.synced ## the tests only
 	$(RUN) pytest
 
+fast: .venv/.synced ## the inner loop: everything but the slow loopback suites (servers, subprocesses, builds)
+	$(RUN) pytest -m "not slow"
+
 test: lint typecheck unit validate ## everything CI runs
 
 bench: .venv/.synced ## sweep benchmark against the emulator (about a minute); writes BENCHMARKS.md
@@ -80,9 +83,11 @@ build-SdrsCleanupFunction: | $(UV)
 		--python-platform $(LAMBDA_PLATFORM) --only-binary :all: --no-deps --link-mode copy -r "$$requirements"
 	rm -rf "$(ARTIFACTS_DIR)/handler" "$(ARTIFACTS_DIR)/bin"
 	find "$(ARTIFACTS_DIR)" -mindepth 2 -maxdepth 2 -type d -name tests -exec rm -rf {} +
-	# Never imported by the function: anyio (httpcore's async side) and Powertools' event handler
-	# (API Gateway routing). A smaller zip is a faster cold start to fetch; test_artifact proves it runs.
-	rm -rf "$(ARTIFACTS_DIR)"/anyio "$(ARTIFACTS_DIR)"/anyio-*.dist-info "$(ARTIFACTS_DIR)/aws_lambda_powertools/event_handler"
+	# Never imported by the function: anyio (httpcore's async side), Powertools' event handler
+	# (API Gateway routing) and batch utility (the core answers SQS batches itself). A smaller zip
+	# is a faster cold start to fetch; test_artifact proves it runs.
+	rm -rf "$(ARTIFACTS_DIR)"/anyio "$(ARTIFACTS_DIR)"/anyio-*.dist-info "$(ARTIFACTS_DIR)/aws_lambda_powertools/event_handler" \
+		"$(ARTIFACTS_DIR)/aws_lambda_powertools/utilities/batch"
 	tar -cf - --exclude=handler/local --exclude=__pycache__ handler | tar -xf - -C "$(ARTIFACTS_DIR)"
 	$(UV) run --no-project python -m compileall -q -j0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"
 

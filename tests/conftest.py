@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import respx
 from handler import app
 from handler.core import Runtime
 from handler.sdrs.factory import ClientFactory
+from tests.clock import ManualClock
 from tests.fake_sdrs import ACCESS_KEY, PROJECT_ID, REGION, SECRET_KEY, FakeSdrs, make_failure_jobs
 
 
@@ -88,26 +88,6 @@ def fake_sdrs(sdrs_api: respx.Router) -> FakeSdrs:
 def make_failure_jobs_fixture() -> Callable[..., list[dict[str, Any]]]:
     """make_failure_jobs(n, server_group_id=...) -> n failed tasks shaped like the API's."""
     return make_failure_jobs
-
-
-class ManualClock:
-    """A monotonic clock that moves only when a test says so (thread-safe)."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    @property
-    def now(self) -> float:
-        return self()
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @pytest.fixture

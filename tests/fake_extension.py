@@ -18,7 +18,8 @@ It answers GET /secretsmanager/get?secretId=ID[&refreshNow=true] the way the ext
 closes the connection without an answer (`drop`). Every request is recorded (`requests`).
 
 The same model serves a real ThreadingHTTPServer on 127.0.0.1 (`start()`, port 0 by
-default) and a respx route (`handle` is a side effect taking an httpx.Request).
+default) and a respx route (`install(router)`; `handle` is the side effect taking an
+httpx.Request). It is the tests' only fake extension.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import respx
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
 PATH = "/secretsmanager/get"
@@ -96,6 +98,11 @@ class ExtensionRequest:
     def refresh_now(self) -> bool:
         return self.query.get("refreshNow", ["false"])[-1] == "true"
 
+    @property
+    def params(self) -> dict[str, str]:
+        """The query, one value a name (the last)."""
+        return {name: values[-1] for name, values in self.query.items()}
+
 
 @dataclass
 class _Secret:
@@ -140,6 +147,15 @@ class FakeSecretsExtension:
         """The next `times` requests (forever: None) get `fault` instead of an answer."""
         with self._lock:
             self._faults.append([fault, times])
+
+    def warm_cache(self, secret_id: str) -> None:
+        """The extension has read the secret's current version before (as if asked for it
+        once by `secret_id`): it serves that version until a refresh, however it rotates."""
+        with self._lock:
+            secret = self._find(secret_id)
+            assert secret is not None, f"no such secret: {secret_id}"
+            assert secret.versions, f"no version of {secret_id}"
+            self._cache[secret_id] = (secret.versions[-1], time.monotonic())
 
     def expire_cache(self) -> None:
         with self._lock:
@@ -224,6 +240,11 @@ class FakeSecretsExtension:
         return json.dumps(body).encode()
 
     # --- as a respx side effect ---------------------------------------------------------------
+
+    def install(self, router: respx.Router, port: int = 2773) -> FakeSecretsExtension:
+        """Answer GET http://127.0.0.1:{port}/secretsmanager/get on `router`."""
+        router.get(f"http://127.0.0.1:{port}{PATH}").mock(side_effect=self.handle)
+        return self
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         target = request.url.raw_path.decode("ascii")

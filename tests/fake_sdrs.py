@@ -1,36 +1,42 @@
-"""A small in-memory SDRS API for respx, written from the API documentation.
+"""A small in-memory SDRS API for respx: a thin adapter over the one SDRS behaviour.
 
-It answers the three calls the function may make (list a project's protection groups, list
-a group's failed tasks, delete a group's failed tasks), honours count/limit/offset paging,
-stamps every answer with an X-Request-Id, verifies the SDK-HMAC-SHA256 signature with its
-own implementation (not the one under test), records every request, and can be told to
-fail (per method, group, call and page). It also answers the project-wide batch delete (by
-wiping the whole project, as the real one would) so that a test can see that it was never
-called.
+What SDRS does (routes, count/limit/offset paging, the real error bodies, X-Request-Id on
+every answer, AK/SK verification with the gateway verifier written from the spec, not the
+signer under test, lock-out after five bad signatures, request records, in-flight counting)
+is `handler.local.sdrs_behaviour.SdrsState`, which the loopback emulator serves too. This
+module turns an httpx.Request into a request for it and its answer into an httpx.Response,
+with the unit tests' policies: a (project, group) nobody added has DEFAULT_FAILED_TASKS failed
+tasks, a failed-task listing must name its group, groups are listed in the order added (not
+sorted), with the API's full item. It also answers the project-wide batch delete (by wiping
+the whole project, as the real one would) so that a test can see that it was never called.
 
-Requests may arrive concurrently (the function works with a thread pool): the fake's state
-is behind a lock, and it counts the requests in flight (`max_in_flight`). `on_request` runs
+Its own layer is the unit tests' fault rules: `fail(...)` answers per method, group, kind of
+call and page, or raises a transport error.
+
+Requests may arrive concurrently (the function works with a thread pool): the state is
+behind a lock, and it counts the requests in flight (`max_in_flight`). `on_request` runs
 inside that window for every request, so a test can make each call take time (a real
 sleep, or a fake clock's advance).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
-import json
-import re
-import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl
 
 import httpx
 import respx
+
+from handler.local import sdrs_behaviour as sdrs
+from handler.local.gateway import GatewayRequest
+from handler.local.gateway import signature_problem as gateway_signature_problem
+from handler.local.sdrs_behaviour import PAGE_LIMIT, RecordedRequest, SdrsRequest, SdrsState, failure_job
+
+__all__ = ["PAGE_LIMIT"]
 
 PROJECT_ID = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT_ID = "fedcba9876543210fedcba9876543210"
@@ -39,7 +45,6 @@ ACCESS_KEY = "HPUATESTACCESSKEY0001"
 SECRET_KEY = "unit-test-secret-key-not-a-real-credential"
 REGION = "cn-north-4"
 SDRS_HOST = f"sdrs.{REGION}.myhuaweicloud.com"
-PAGE_LIMIT = 1000  # the API's largest page
 
 # Groups the fake knows from the start (in PROJECT_ID), with their number of failed tasks.
 GROUP_WITH_FAILURES = "decf224d-87fe-403a-8721-037a1a45c287"
@@ -56,14 +61,15 @@ SEEDED_GROUPS = {
 }
 DEFAULT_FAILED_TASKS = 2  # for any other (project, group) the fake is asked about
 
-AUTHORIZATION_RE = re.compile(
-    r"SDK-HMAC-SHA256 Access=(?P<ak>[^,\s]+), SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})"
-)
-SDK_DATE_RE = re.compile(r"\d{8}T\d{6}Z")
-LIST_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs")
-SERVER_GROUPS_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/server-groups")
-GROUP_DELETE_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/task-center/(?P<group>[^/]+)/failure-jobs/batch")
-PROJECT_WIDE_DELETE_PATH_RE = re.compile(r"/v1/(?P<project>[^/]+)/task-center/failure-jobs/batch/?")
+GROUP_DELETE_PATH_RE = sdrs.ROUTES[1][1]
+PROJECT_WIDE_DELETE_PATH_RE = sdrs.ROUTES[0][1]
+# The unit tests' names for the routes ("kind" of call).
+KINDS = {
+    sdrs.LIST_SERVER_GROUPS: "server_groups",
+    sdrs.LIST_FAILURE_JOBS: "failure_jobs",
+    sdrs.DELETE_GROUP_FAILURE_JOBS: "delete",
+    sdrs.DELETE_ALL_FAILURE_JOBS: "project_wide_delete",
+}
 
 
 def list_path(project_id: str) -> str:
@@ -109,63 +115,21 @@ def server_group_item(server_group_id: str) -> dict[str, Any]:
 
 def make_failure_jobs(n: int, server_group_id: str = GROUP_WITH_FAILURES) -> list[dict[str, Any]]:
     """`n` failed tasks of one group, shaped like the API's `failure_jobs` items."""
-    jobs = []
-    for i in range(n):
-        even = i % 2 == 0
-        jobs.append(
-            {
-                "job_id": uuid.uuid5(uuid.NAMESPACE_URL, f"{server_group_id}/{i}").hex,
-                "job_type": "createProtectedInstance" if even else "deleteReplication",
-                "job_status": "FAIL",
-                "begin_time": f"2026-11-20T09:{i % 60:02d}:00.000Z",
-                "end_time": f"2026-11-20T09:{i % 60:02d}:30.000Z",
-                "failure_status": "createFail" if even else "deleteFail",
-                "resource_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{server_group_id}.{i}")),
-                "resource_name": f"protected-instance-{i:04d}",
-                "resource_type": "protectedInstance" if even else "replication",
-                "server_group_id": server_group_id,
-                "error_code": "EVS.2024" if even else "SDRS.1102",
-                "fail_reason": "SdrsGenerateNativeServerParamsTask-fail:volume is error!",
-            }
-        )
-    return jobs
-
-
-def _encode(text: str) -> str:
-    return quote(text, safe="~")
+    return [failure_job(server_group_id, i, hour=9) for i in range(n)]
 
 
 def signature_problem(request: httpx.Request, access_key: str, secret_key: str) -> str | None:
-    """Verify the request the way the API gateway does (APIG's documented algorithm).
-    Returns what is wrong, or None when the signature holds."""
-    match = AUTHORIZATION_RE.fullmatch(request.headers.get("Authorization", ""))
-    if match is None:
-        return "malformed Authorization header"
-    if match["ak"] != access_key:
-        return "unknown access key"
-    signed = match["signed"].split(";")
-    if "host" not in signed or "x-sdk-date" not in signed:
-        return "host and x-sdk-date must be signed"
-    if any(name not in request.headers for name in signed):
-        return "a signed header is missing"
-    sdk_date = request.headers["X-Sdk-Date"]
-    if not SDK_DATE_RE.fullmatch(sdk_date):
-        return "malformed X-Sdk-Date"
-    stamped = datetime.strptime(sdk_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    if abs(datetime.now(UTC) - stamped) > timedelta(minutes=15):
-        return "X-Sdk-Date outside the 15 minute window"
-    raw_path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-    uri = "/".join(_encode(unquote(segment)) for segment in raw_path.split("/"))
-    uri = uri if uri.endswith("/") else uri + "/"
-    pairs = parse_qsl(request.url.query.decode("ascii"), keep_blank_values=True)
-    query = "&".join(f"{k}={v}" for k, v in sorted((_encode(k), _encode(v)) for k, v in pairs))
-    headers = "".join(f"{name}:{request.headers[name].strip()}\n" for name in signed)
-    canonical = "\n".join(
-        [request.method, uri, query, headers, match["signed"], hashlib.sha256(request.content).hexdigest()]
+    """Verify an httpx request the way the API gateway does (handler/local/gateway.py, written
+    from the spec). Returns what is wrong, or None when the signature holds."""
+    received = GatewayRequest(
+        request.method, request.url.raw_path.decode("ascii"), request.headers.multi_items(), request.content
     )
-    to_sign = f"SDK-HMAC-SHA256\n{sdk_date}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    expected = hmac.new(secret_key.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    return None if hmac.compare_digest(expected, match["sig"]) else "signature mismatch"
+    problem = gateway_signature_problem(received, access_key=access_key, secret_key=secret_key)
+    return "signature mismatch" if problem == "verify aksk signature fail" else problem
+
+
+def request_kind(method: str, path: str) -> str:
+    return KINDS.get(sdrs.route_of(method, path)[0], "unknown")
 
 
 @dataclass(frozen=True)
@@ -179,6 +143,22 @@ class SeenRequest:
     request_id: str | None
     kind: str = "unknown"  # "server_groups", "failure_jobs", "delete", "project_wide_delete", "unknown"
 
+    @classmethod
+    def of(cls, record: RecordedRequest) -> SeenRequest:
+        query = dict(parse_qsl(record.query, keep_blank_values=True))
+        status = record.status or None
+        kind = KINDS.get(record.route, "unknown")
+        return cls(
+            record.method,
+            record.path,
+            record.query,
+            query,
+            httpx.Headers(record.headers),
+            status,
+            record.request_id,
+            kind,
+        )
+
     @property
     def offset(self) -> int | None:
         return int(self.query["offset"]) if "offset" in self.query else None
@@ -189,18 +169,6 @@ class SeenRequest:
             return self.query["server_group_id"]
         match = GROUP_DELETE_PATH_RE.fullmatch(self.path)
         return match["group"] if match else None
-
-
-def request_kind(method: str, path: str) -> str:
-    if method == "GET" and SERVER_GROUPS_PATH_RE.fullmatch(path):
-        return "server_groups"
-    if method == "GET" and LIST_PATH_RE.fullmatch(path):
-        return "failure_jobs"
-    if method == "DELETE" and PROJECT_WIDE_DELETE_PATH_RE.fullmatch(path):
-        return "project_wide_delete"
-    if method == "DELETE" and GROUP_DELETE_PATH_RE.fullmatch(path):
-        return "delete"
-    return "unknown"
 
 
 @dataclass
@@ -224,31 +192,58 @@ class _FaultRule:
         )
 
 
-@dataclass
-class FakeSdrs:
-    access_key: str = ACCESS_KEY
-    secret_key: str = SECRET_KEY
-    host: str = SDRS_HOST
-    jobs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
-    requests: list[SeenRequest] = field(default_factory=list)
-    project_wide_deletes: list[SeenRequest] = field(default_factory=list)
-    # project id -> the raw `server_groups` items to list, instead of the project's known
-    # groups (a test can list ids that are not UUIDs, or groups with no failed-task record).
-    listings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # The server's own largest page of protection groups: it may give less than `limit`.
-    server_groups_page_cap: int = PAGE_LIMIT
-    # Called for every request while it is in flight (make calls slow, move a fake clock).
-    on_request: Callable[[httpx.Request], None] | None = None
-    # Called with (project, offset) before a protection-group page is answered (e.g. to add
-    # a group while the function is reading the listing).
-    on_server_groups_page: Callable[[str, int], None] | None = None
-    in_flight: int = 0
-    max_in_flight: int = 0
-    _faults: list[_FaultRule] = field(default_factory=list)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+class _Jobs(MutableMapping[tuple[str, str], list[dict[str, Any]]]):
+    """The state's groups as {(project, group): failed tasks}, in the order added."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, state: SdrsState) -> None:
+        self._state = state
+
+    def __getitem__(self, key: tuple[str, str]) -> list[dict[str, Any]]:
+        return self._state.projects[key[0]][key[1]]
+
+    def __setitem__(self, key: tuple[str, str], jobs: list[dict[str, Any]]) -> None:
+        with self._state.lock:
+            self._state.projects.setdefault(key[0], {})[key[1]] = jobs
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        with self._state.lock:
+            del self._state.projects[key[0]][key[1]]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        with self._state.lock:
+            keys = [(project, gid) for project, groups in self._state.projects.items() for gid in groups]
+        return iter(keys)
+
+    def __len__(self) -> int:
+        with self._state.lock:
+            return sum(len(groups) for groups in self._state.projects.values())
+
+
+def _unit_test_state(access_key: str, secret_key: str) -> SdrsState:
+    ids = itertools.count(1)
+    return SdrsState(
+        access_key=access_key,
+        secret_key=secret_key,
+        auto_failed_tasks=DEFAULT_FAILED_TASKS,
+        require_group_filter=True,
+        sorted_listing=False,
+        group_item=lambda gid, _name: server_group_item(gid),
+        job_factory=lambda gid, n: failure_job(gid, n, hour=9),
+        request_ids=lambda: uuid.UUID(int=next(ids)).hex,
+    )
+
+
+class FakeSdrs:
+    def __init__(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, host: str = SDRS_HOST) -> None:
+        self.state = _unit_test_state(access_key, secret_key)
+        self.host = host
+        self.jobs: MutableMapping[tuple[str, str], list[dict[str, Any]]] = _Jobs(self.state)
+        # project id -> the raw `server_groups` items to list, instead of the project's known
+        # groups (a test can list ids that are not UUIDs, or groups with no failed-task record).
+        self.listings = self.state.listings
+        # Called for every request while it is in flight (make calls slow, move a fake clock).
+        self.on_request: Callable[[httpx.Request], None] | None = None
+        self._faults: list[_FaultRule] = []
         for group, n in SEEDED_GROUPS.items():
             self.add_group(PROJECT_ID, group, n)
 
@@ -256,10 +251,61 @@ class FakeSdrs:
         router.route(host=self.host).mock(side_effect=self.handle)
         return self
 
+    # --- the state (SdrsState's, with the unit tests' names) --------------------------------
+
+    @property
+    def access_key(self) -> str:
+        return self.state.access_key
+
+    @access_key.setter
+    def access_key(self, value: str) -> None:
+        self.state.access_key = value
+
+    @property
+    def secret_key(self) -> str:
+        return self.state.secret_key
+
+    @secret_key.setter
+    def secret_key(self, value: str) -> None:
+        self.state.secret_key = value
+
+    @property
+    def server_groups_page_cap(self) -> int:
+        """The server's own largest page of protection groups: it may give less than `limit`."""
+        return self.state.server_groups_page_cap
+
+    @server_groups_page_cap.setter
+    def server_groups_page_cap(self, value: int) -> None:
+        self.state.server_groups_page_cap = value
+
+    @property
+    def on_server_groups_page(self) -> Callable[[str, int], None] | None:
+        """Called with (project, offset) before a protection-group page is answered (e.g. to
+        add a group while the function is reading the listing)."""
+        return self.state.on_server_groups_page
+
+    @on_server_groups_page.setter
+    def on_server_groups_page(self, hook: Callable[[str, int], None] | None) -> None:
+        self.state.on_server_groups_page = hook
+
+    @property
+    def in_flight(self) -> int:
+        return self.state.in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.state.max_in_flight
+
+    @property
+    def requests(self) -> list[SeenRequest]:
+        return [SeenRequest.of(record) for record in self.state.calls()]
+
+    @property
+    def project_wide_deletes(self) -> list[SeenRequest]:
+        return [SeenRequest.of(record) for record in self.state.calls(sdrs.DELETE_ALL_FAILURE_JOBS)]
+
     def add_group(self, project_id: str, server_group_id: str, failed_tasks: int) -> list[dict[str, Any]]:
-        with self._lock:
-            self.jobs[(project_id, server_group_id)] = make_failure_jobs(failed_tasks, server_group_id)
-            return list(self.jobs[(project_id, server_group_id)])
+        return self.state.add_group(project_id, server_group_id, failed_tasks)
 
     def add_project(self, project_id: str, failed_tasks: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
         """Groups (id -> number of failed tasks) of a project, listed in this order; their jobs."""
@@ -267,19 +313,12 @@ class FakeSdrs:
 
     def failure_jobs(self, project_id: str, server_group_id: str) -> list[dict[str, Any]]:
         """The group's failed tasks now (a group it never heard of gets DEFAULT_FAILED_TASKS)."""
-        with self._lock:
-            key = (project_id, server_group_id)
-            if key not in self.jobs:
-                self.add_group(project_id, server_group_id, DEFAULT_FAILED_TASKS)
-            return list(self.jobs[key])
+        return self.state.failure_jobs(project_id, server_group_id)
 
     def server_groups(self, project_id: str) -> list[dict[str, Any]]:
         """What GET /v1/{project}/server-groups lists, in the fake's (unsorted) order: the
         `listings` override, or every group the fake knows in the project, in the order added."""
-        with self._lock:
-            if project_id in self.listings:
-                return list(self.listings[project_id])
-            return [server_group_item(gid) for project, gid in self.jobs if project == project_id]
+        return self.state.server_groups(project_id)
 
     def fail(
         self,
@@ -298,77 +337,65 @@ class FakeSdrs:
         page `offset`, or any) with `status`/`body`, or raise `error`; `times` answers, or
         forever when None. Earlier rules win."""
         rule = _FaultRule(method, server_group_id, status, body, headers or {}, error, times, kind, offset)
-        with self._lock:
+        with self.state.lock:
             self._faults.append(rule)
 
     def calls(
         self, method: str | None = None, server_group_id: str | None = None, kind: str | None = None
     ) -> list[SeenRequest]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if (method is None or r.method == method)
-                and (server_group_id is None or r.server_group_id == server_group_id)
-                and (kind is None or r.kind == kind)
-            ]
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method)
+            and (server_group_id is None or r.server_group_id == server_group_id)
+            and (kind is None or r.kind == kind)
+        ]
 
     def listing_offsets(self, project_id: str | None = None) -> list[int]:
         """The offsets of the protection-group pages asked for, sorted (pages may be concurrent)."""
         pages = self.calls("GET", kind="server_groups")
         return sorted(r.offset or 0 for r in pages if project_id is None or r.path == server_groups_path(project_id))
 
-    # --- the API -----------------------------------------------------------------------
+    # --- the adapter: httpx.Request -> the SDRS behaviour -> httpx.Response ------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.state.enter()
         try:
             if self.on_request is not None:
                 self.on_request(request)
-            with self._lock:
+            with self.state.lock:
                 return self._handle(request)
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            self.state.leave()
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
-        request_id = uuid.UUID(int=next(self._ids)).hex
-        path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-        raw_query = request.url.query.decode("ascii")
-        query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        kind = request_kind(request.method, path)
-        group = query.get("server_group_id")
-        if (match := GROUP_DELETE_PATH_RE.fullmatch(path)) is not None:
-            group = match["group"]
+        received = SdrsRequest(
+            request.method, request.url.raw_path.decode("ascii"), dict(request.headers), request.content
+        )
+        route, parts = sdrs.route_of(request.method, received.path)
+        query = dict(parse_qsl(received.query, keep_blank_values=True))
+        group = parts.get("group", query.get("server_group_id"))
         offset = int(query["offset"]) if query.get("offset", "").isdigit() else None
-        rule = self._take_fault(request.method, group, kind, offset)
+        rule = self._take_fault(request.method, group, KINDS.get(route, "unknown"), offset)
+        request_id = self.state.request_ids()
+
+        def record(status: int) -> None:
+            seen = RecordedRequest(request.method, received.path, received.query, dict(request.headers), status, route)
+            seen.request_id = request_id if status else None
+            self.state.requests.append(seen)
+
         if rule is not None and rule.error is not None:
-            self._record(request, path, raw_query, query, None, None, kind)
+            record(0)
             raise rule.error("fake SDRS: connection failed", request=request)
         if rule is not None:
-            response = self._json(rule.status, rule.body, request_id, rule.headers)
+            content = b"" if rule.body is None else sdrs.json_bytes(rule.body)
+            base = {"X-Request-Id": request_id, **(sdrs.JSON_HEADERS if content else {})}
+            response = httpx.Response(rule.status, content=content, headers={**base, **rule.headers})
         else:
-            response = self._answer(request, path, query, request_id)
-        seen = self._record(request, path, raw_query, query, response.status_code, request_id, kind)
-        if kind == "project_wide_delete":
-            self.project_wide_deletes.append(seen)
+            answer = self.state.respond(received, request_id)
+            response = httpx.Response(answer.status, content=answer.body, headers=answer.headers)
+        record(response.status_code)
         return response
-
-    def _record(
-        self,
-        request: httpx.Request,
-        path: str,
-        raw_query: str,
-        query: dict[str, str],
-        status: int | None,
-        request_id: str | None,
-        kind: str,
-    ) -> SeenRequest:
-        seen = SeenRequest(request.method, path, raw_query, query, request.headers, status, request_id, kind)
-        self.requests.append(seen)
-        return seen
 
     def _take_fault(self, method: str, group: str | None, kind: str, offset: int | None) -> _FaultRule | None:
         for rule in self._faults:
@@ -379,75 +406,3 @@ class FakeSdrs:
                         self._faults.remove(rule)
                 return rule
         return None
-
-    @staticmethod
-    def _json(status: int, body: Any, request_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        content = b"" if body is None else json.dumps(body).encode()
-        base = {"X-Request-Id": request_id}
-        if content:
-            base["Content-Type"] = "application/json;charset=UTF-8"
-        return httpx.Response(status, content=content, headers={**base, **(headers or {})})
-
-    def _answer(self, request: httpx.Request, path: str, query: dict[str, str], request_id: str) -> httpx.Response:
-        problem = signature_problem(request, self.access_key, self.secret_key)
-        if problem is not None:
-            body = {"error_code": "APIGW.0301", "error_msg": f"Incorrect IAM authentication: {problem}"}
-            return self._json(401, {**body, "request_id": request_id}, request_id)
-        if request.method == "GET" and (match := LIST_PATH_RE.fullmatch(path)):
-            return self._list(match["project"], query, request, request_id)
-        if request.method == "GET" and (match := SERVER_GROUPS_PATH_RE.fullmatch(path)):
-            return self._list_server_groups(match["project"], query, request, request_id)
-        if request.method == "DELETE" and (match := PROJECT_WIDE_DELETE_PATH_RE.fullmatch(path)):
-            for key in [k for k in self.jobs if k[0] == match["project"]]:
-                self.jobs[key] = []
-            return self._json(204, None, request_id)
-        if request.method == "DELETE" and (match := GROUP_DELETE_PATH_RE.fullmatch(path)):
-            project, group = match["project"], match["group"]
-            if request.headers.get("X-Project-Id") != project:
-                return self._error(400, "SDRS.0004", "X-Project-Id does not match the project", request_id)
-            self.failure_jobs(project, group)
-            self.jobs[(project, group)] = []
-            return self._json(204, None, request_id)
-        return self._error(404, "SDRS.0404", f"no such API: {request.method} {path}", request_id)
-
-    def _list(self, project: str, query: dict[str, str], request: httpx.Request, request_id: str) -> httpx.Response:
-        if request.headers.get("X-Project-Id") != project:
-            return self._error(400, "SDRS.0004", "X-Project-Id does not match the project", request_id)
-        group = query.get("server_group_id")
-        if group is None:
-            # Legal for the API (lists the whole project), but this function must never do it.
-            return self._error(400, "SDRS.0000", "fake SDRS: server_group_id is required here", request_id)
-        page = self._page(query, request_id)
-        if isinstance(page, httpx.Response):
-            return page
-        limit, offset = page
-        jobs = self.failure_jobs(project, group)
-        return self._json(200, {"failure_jobs": jobs[offset : offset + limit], "count": len(jobs)}, request_id)
-
-    def _page(self, query: dict[str, str], request_id: str) -> tuple[int, int] | httpx.Response:
-        """(limit, offset) from the query, or the API's answer to bad ones."""
-        try:
-            limit, offset = int(query.get("limit", PAGE_LIMIT)), int(query.get("offset", 0))
-        except ValueError:
-            return self._error(400, "SDRS.0221", "limit and offset must be integers", request_id)
-        if not (0 <= limit <= PAGE_LIMIT and offset >= 0):
-            return self._error(400, "SDRS.0221", "limit must be 0..1000 and offset >= 0", request_id)
-        return limit, offset
-
-    def _list_server_groups(
-        self, project: str, query: dict[str, str], request: httpx.Request, request_id: str
-    ) -> httpx.Response:
-        if request.headers.get("X-Project-Id") != project:
-            return self._error(400, "SDRS.0004", "X-Project-Id does not match the project", request_id)
-        page = self._page(query, request_id)
-        if isinstance(page, httpx.Response):
-            return page
-        limit, offset = page
-        if self.on_server_groups_page is not None:
-            self.on_server_groups_page(project, offset)
-        listed = self.server_groups(project)
-        page = listed[offset : offset + min(limit, self.server_groups_page_cap)]
-        return self._json(200, {"server_groups": page, "count": len(listed)}, request_id)
-
-    def _error(self, status: int, code: str, message: str, request_id: str) -> httpx.Response:
-        return self._json(status, {"error": {"code": code, "message": message}}, request_id)

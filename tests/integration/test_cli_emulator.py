@@ -28,6 +28,8 @@ from handler.local.emulator import (
     demo_state,
 )
 
+pytestmark = pytest.mark.slow  # a loopback server (and subprocesses): not in `make fast`
+
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CLI = Path(sys.executable).with_name("sdrs-cleanup")
 SCHEDULED_GROUPS = f"{DEMO_GROUP_WITH_FAILURES},{DEMO_GROUP_CLEAN}"

@@ -2,8 +2,8 @@
 fake Parameters and Secrets extension (tests/fake_extension.py, a real HTTP server) and signs
 with them against the SDRS emulator, which verifies the signature and the security token.
 
-Whole invocations through `handler.app.run` (and `lambda_handler` where the raise matters),
-with the function's own transports: what is checked is what both servers recorded.
+Whole invocations through `handler.core.handle`, as the Lambda edge calls it (and `lambda_handler`
+where the raise matters), with the function's own transports: what is checked is what both servers recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from handler.sdrs.factory import ClientFactory, SecretReference
 from handler.sdrs.secrets_extension import SecretsExtensionCredentials
 from tests.conftest import FakeLambdaContext, ManualClock
 from tests.fake_extension import TOKEN_HEADER, ExtensionFault, FakeSecretsExtension, secret_arn, unused_port
+
+pytestmark = pytest.mark.slow  # a loopback server (and subprocesses): not in `make fast`
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ARN = secret_arn("sdrs-cleanup/huawei-credentials")

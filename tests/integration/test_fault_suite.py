@@ -2,8 +2,8 @@
 
 Each cell of the matrix (fault x call) starts an emulator, queues the fault on one route —
 `list_server_groups` (a sweep's discovery), `list_failure_jobs` (the audit) or
-`delete_group_failure_jobs` (the delete) — runs the real entry point, `handler.app.run`, on an
-asynchronous event with a few seconds to live, and checks:
+`delete_group_failure_jobs` (the delete) — runs the real entry point, `handler.core.handle` (as
+the Lambda edge calls it), on an asynchronous event with a few seconds to live, and checks:
 
 - the outcome: the group's outcome (or the discovery's error), error code and `retryable`;
 - the attempts: requests recorded on the faulted route and `attempts` in the result; a permanent
@@ -54,6 +54,8 @@ from handler.local.emulator import (
     common_fault,
 )
 from handler.models import InvocationResult
+
+pytestmark = pytest.mark.slow  # a loopback server (and subprocesses): not in `make fast`
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

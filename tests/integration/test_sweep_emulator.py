@@ -25,6 +25,8 @@ import pytest
 from handler.app import lambda_handler
 from handler.local.emulator import DEMO_PROJECT_ID, EmulatorState, Fault, RecordedRequest, SdrsEmulator, sweep_state
 
+pytestmark = pytest.mark.slow  # a loopback server (and subprocesses): not in `make fast`
+
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CLI = Path(sys.executable).with_name("sdrs-cleanup")
 OTHER_PROJECT_ID = "fedcba9876543210fedcba9876543210"

@@ -22,6 +22,8 @@ from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials, CredentialsUnavailable
 from handler.sdrs.secrets_extension import SecretsExtensionCredentials, credentials_from_secret
 from handler.settings import ConfigurationError, load_settings
+from tests.clock import ManualClock
+from tests.fake_extension import TOKEN_HEADER, ExtensionFault, FakeSecretsExtension
 from tests.fake_sdrs import PROJECT_ID, signature_problem
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sdrs/huaweicloud-AbCdEf"
@@ -30,6 +32,7 @@ SESSION_TOKEN = "aws-session-token-for-the-extension"
 ENDPOINT = "https://sdrs.cn-north-4.myhuaweicloud.com"
 GROUP = "decf224d-87fe-403a-8721-037a1a45c287"
 OTHER_GROUP = "5f8a7e3c-2b1d-4c6e-9a0f-1e2d3c4b5a69"
+TEXT, JSON = {"Content-Type": "text/plain"}, {"Content-Type": "application/json"}
 OLD = Credentials("AKOLDVERSION0001", "sk-old-version", None)
 NEW = Credentials("AKNEWVERSION0002", "sk-new-version", "token-new-version")
 
@@ -47,8 +50,13 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def extension(sdrs_api: respx.Router) -> FakeExtension:
-    return FakeExtension(sdrs_api, OLD)
+def extension(sdrs_api: respx.Router) -> FakeSecretsExtension:
+    """The extension on respx, serving OLD from its cache: a new version (as after a
+    rotation) comes only with `refreshNow=true`, or once its cache expired."""
+    fake = FakeSecretsExtension(SESSION_TOKEN).install(sdrs_api)
+    fake.put_secret(SECRET_ARN, secret_value(OLD))
+    fake.warm_cache(SECRET_ARN)
+    return fake
 
 
 @pytest.fixture
@@ -102,59 +110,64 @@ def test_bad_secret_says_what_is_wrong_and_never_what_it_holds(secret: str, prob
 
 
 def test_first_use_reads_the_secret_with_the_session_token(
-    extension: FakeExtension, source: SecretsExtensionCredentials
+    extension: FakeSecretsExtension, source: SecretsExtensionCredentials
 ) -> None:
     assert extension.requests == []  # nothing at construction (SnapStart-safe)
     assert source.current() == OLD
     [request] = extension.requests
-    assert request.url.params["secretId"] == SECRET_ARN
-    assert "refreshNow" not in request.url.params
-    assert request.headers["X-Aws-Parameters-Secrets-Token"] == SESSION_TOKEN
+    assert request.params["secretId"] == SECRET_ARN
+    assert "refreshNow" not in request.params
+    assert request.headers[TOKEN_HEADER.lower()] == SESSION_TOKEN
 
 
 def test_credentials_are_cached_for_the_ttl(
-    extension: FakeExtension, source: SecretsExtensionCredentials, clock: ManualClock
+    extension: FakeSecretsExtension, source: SecretsExtensionCredentials, clock: ManualClock
 ) -> None:
     source.current()
-    clock.advance(299
+    clock.advance(299)
     source.current()
     assert len(extension.requests) == 1
-    clock.advance(1
-    extension.cached = NEW  # the extension's own cache moved on meanwhile
+    clock.advance(1)
+    extension.put_secret(SECRET_ARN, secret_value(NEW))
+    extension.expire_cache()  # the extension's own cache moved on meanwhile
     assert source.current() == NEW
     assert len(extension.requests) == 2
 
 
-def test_refresh_bypasses_the_extension_cache(extension: FakeExtension, source: SecretsExtensionCredentials) -> None:
+def test_refresh_bypasses_the_extension_cache(
+    extension: FakeSecretsExtension, source: SecretsExtensionCredentials
+) -> None:
     source.current()
-    extension.newest = NEW  # rotated: the extension still serves OLD from its cache
+    extension.put_secret(SECRET_ARN, secret_value(NEW))  # rotated: the extension still serves OLD from its cache
 
     assert source.refresh(OLD) == NEW
-    assert extension.requests[-1].url.params["refreshNow"] == "true"
+    assert extension.requests[-1].params["refreshNow"] == "true"
     assert source.current() == NEW
     assert len(extension.requests) == 2
 
 
-def test_refresh_without_a_new_version_says_so(extension: FakeExtension, source: SecretsExtensionCredentials) -> None:
+def test_refresh_without_a_new_version_says_so(
+    extension: FakeSecretsExtension, source: SecretsExtensionCredentials
+) -> None:
     source.current()
     assert source.refresh(OLD) is None
     assert source.current() == OLD
 
 
 def test_refresh_after_another_thread_refreshed_reads_nothing(
-    extension: FakeExtension, source: SecretsExtensionCredentials
+    extension: FakeSecretsExtension, source: SecretsExtensionCredentials
 ) -> None:
     source.current()
-    extension.newest = NEW
+    extension.put_secret(SECRET_ARN, secret_value(NEW))
     assert source.refresh(OLD) == NEW
     reads = len(extension.requests)
     assert source.refresh(OLD) == NEW  # a second call that was signed with OLD
     assert len(extension.requests) == reads
 
 
-def test_every_version_seen_is_redacted(extension: FakeExtension, source: SecretsExtensionCredentials) -> None:
+def test_every_version_seen_is_redacted(extension: FakeSecretsExtension, source: SecretsExtensionCredentials) -> None:
     source.current()
-    extension.newest = NEW
+    extension.put_secret(SECRET_ARN, secret_value(NEW))
     source.refresh(OLD)
     assert set(source.secrets()) == set(OLD.secrets()) | set(NEW.secrets())
     assert all(secret not in repr(source) for secret in source.secrets())
@@ -163,22 +176,26 @@ def test_every_version_seen_is_redacted(extension: FakeExtension, source: Secret
 @pytest.mark.parametrize(
     ("answer", "fragment", "retryable"),
     [
-        (httpx.Response(400, text="AccessDeniedException: not authorized to GetSecretValue"), "HTTP 400", False),
-        (httpx.Response(404, text="ResourceNotFoundException"), "HTTP 404", False),
-        (httpx.Response(500, text="internal error"), "HTTP 500", True),
-        (httpx.Response(429, text="throttled"), "HTTP 429", True),
-        (httpx.Response(200, json={"ARN": SECRET_ARN, "SecretBinary": "AAAA"}), "without a SecretString", False),
-        (httpx.Response(200, text="<html>"), "without a SecretString", False),
+        (ExtensionFault(400, b"AccessDeniedException: not authorized to GetSecretValue", TEXT), "HTTP 400", False),
+        (ExtensionFault(404, b"ResourceNotFoundException", TEXT), "HTTP 404", False),
+        (ExtensionFault(500, b"internal error", TEXT), "HTTP 500", True),
+        (ExtensionFault(429, b"throttled", TEXT), "HTTP 429", True),
+        (
+            ExtensionFault(200, json.dumps({"ARN": SECRET_ARN, "SecretBinary": "AAAA"}).encode(), JSON),
+            "without a SecretString",
+            False,
+        ),
+        (ExtensionFault(200, b"<html>", TEXT), "without a SecretString", False),
     ],
 )
 def test_extension_failures_are_clear(
-    answer: httpx.Response,
+    answer: ExtensionFault,
     fragment: str,
     retryable: bool,
-    extension: FakeExtension,
+    extension: FakeSecretsExtension,
     source: SecretsExtensionCredentials,
 ) -> None:
-    extension.answer = answer
+    extension.fail(answer, times=None)
     with pytest.raises(CredentialsUnavailable) as caught:
         source.current()
     assert fragment in str(caught.value)
@@ -234,25 +251,25 @@ def deadline() -> Deadline:
 
 def test_rotated_secret_is_read_again_once_and_the_call_succeeds(
     sdrs_api: respx.Router,
-    extension: FakeExtension,
+    extension: FakeSecretsExtension,
     source: SecretsExtensionCredentials,
     make_client: Callable[[Any], SdrsClient],
 ) -> None:
-    extension.newest = NEW
+    extension.put_secret(SECRET_ARN, secret_value(NEW))
     gateway = Gateway(sdrs_api, valid=NEW)
 
     reply = make_client(source).delete_group_failure_jobs(PROJECT_ID, GROUP, deadline())
 
     assert (reply.status_code, reply.attempts) == (204, 2)
     assert gateway.access_keys == [OLD.access_key, NEW.access_key]
-    assert [r.url.params.get("refreshNow") for r in extension.requests] == [None, "true"]
+    assert [r.params.get("refreshNow") for r in extension.requests] == [None, "true"]
 
 
 @pytest.mark.parametrize("max_attempts", [1, 4])
 def test_rejected_credentials_are_sent_once_and_then_not_at_all(
     max_attempts: int,
     sdrs_api: respx.Router,
-    extension: FakeExtension,
+    extension: FakeSecretsExtension,
     source: SecretsExtensionCredentials,
     clock: ManualClock,
 ) -> None:
@@ -268,7 +285,7 @@ def test_rejected_credentials_are_sent_once_and_then_not_at_all(
     assert (first.value.code, first.value.status_code, first.value.retryable) == ("APIGW.0301", 401, False)
     assert (second.value.code, second.value.retryable, second.value.attempts) == ("Credentials.Rejected", False, 0)
     assert gateway.access_keys == [OLD.access_key]  # one bad signature, not five
-    clock.advance(REJECTED_CREDENTIALS_HOLD_SECONDS
+    clock.advance(REJECTED_CREDENTIALS_HOLD_SECONDS)
     with pytest.raises(SdrsApiError, match=r"APIGW\.0301"):
         client.delete_group_failure_jobs(PROJECT_ID, OTHER_GROUP, deadline())
     assert len(gateway.access_keys) == 2
@@ -302,12 +319,12 @@ def test_403_does_not_stop_other_calls(sdrs_api: respx.Router, make_client: Call
 
 def test_unreadable_secret_mid_run_fails_the_call_without_sending(
     sdrs_api: respx.Router,
-    extension: FakeExtension,
+    extension: FakeSecretsExtension,
     source: SecretsExtensionCredentials,
     make_client: Callable[[Any], SdrsClient],
 ) -> None:
     gateway = Gateway(sdrs_api, valid=OLD)
-    extension.answer = httpx.Response(503, text="unavailable")
+    extension.fail(ExtensionFault(503, b"unavailable", TEXT), times=None)
 
     with pytest.raises(SdrsApiError) as caught:
         make_client(source).delete_group_failure_jobs(PROJECT_ID, GROUP, deadline())

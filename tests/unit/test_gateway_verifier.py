@@ -8,7 +8,7 @@ import ast
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,10 @@ def local_sign(
 ) -> tuple[str, dict[str, str]]:
     """A small signer of its own, right by default, wrong in the one way asked; the URI it
     sends (the query as the right signer would send it) and the headers."""
-    enc = lambda s: quote(s, safe="~").replace("%20", space)  # noqa: E731
+
+    def enc(text: str) -> str:
+        return quote(text, safe="~").replace("%20", space)
+
     uri = "/".join(enc(seg) for seg in path.split("/"))
     uri = uri + "/" if trailing_slash and not uri.endswith("/") else uri
     pairs = [(enc(k), enc(v)) for k, v in query]
@@ -293,7 +296,11 @@ def test_fake_sdrs_signature_problem_catches_a_broken_signer_too(monkeypatch: py
     monkeypatch.setattr(signing, "canonical_uri", broken_canonical_uri)
     auth = AkSkAuth(Credentials(ACCESS_KEY, SECRET_KEY, None), PROJECT_ID)
     seen: list[httpx.Request] = []
-    sign_only: Callable[[httpx.Request], httpx.Response] = lambda r: (seen.append(r), httpx.Response(204))[1]  # noqa: E731
+
+    def sign_only(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
     with httpx.Client(transport=httpx.MockTransport(sign_only), auth=auth) as client:
         client.delete(f"https://{SDRS_HOST}/v1/{PROJECT_ID}/task-center/{GROUP_WITH_FAILURES}/failure-jobs/batch")
     assert fake_signature_problem(seen[0], ACCESS_KEY, SECRET_KEY) is not None
