@@ -1,8 +1,8 @@
 """The function against its twin on the official SDK: `make bench-sdk` (two minutes or so).
 
 `bench/twin_handler.py` is the function with its SDRS client swapped for an adapter on
-`huaweicloudsdksdrs`: the same `handler.cleanup.run_cleanup`, event validation, logger, metrics
-and result; only the SDRS calls go through the SDK. Both are built into Lambda
+`huaweicloudsdksdrs`: the same edge (`handler.app.lambda_handler`, given the twin's `Runtime`),
+core, settings, logger, metrics and result; only the SDRS calls go through the SDK. Both are built into Lambda
 artifacts the way `make artifact` builds ours, and measured alternately against the same
 loopback SDRS emulator (a process of its own, answering at once):
 
@@ -17,7 +17,7 @@ loopback SDRS emulator (a process of its own, answering at once):
   peak RSS     the warm process's VmHWM once it is done;
   artifact     bytes unzipped and zipped (ZIP_DEFLATED), for arm64 as deployed;
   sweep        `bench/sweep_benchmark.py`'s sweep of 500 groups (50 ms latency, concurrency
-               32), ours through its own `measure`, the twin's the same way;
+               32) through its `measure`, for both;
   importtime   `-X importtime` of each handler module, self time summed per package.
 
 Every round checks that both sides made the same HTTP requests and got 200/204 only. Results
@@ -28,32 +28,42 @@ are ratios ours / twin of medians over the rounds, written between the markers o
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
-import multiprocessing
 import os
 import platform
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sweep_benchmark as sweep
+from common import (
+    BUILD,
+    ROOT,
+    SDK_SECTION_END,
+    SDK_SECTION_MARK,
+    BenchContext,
+    Emulator,
+    Tls,
+    X,
+    machine,
+    median,
+    percentile,
+    run,
+    write_sdk_section,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "build" / "bench"
+if TYPE_CHECKING:
+    from handler.local.emulator import EmulatorState
+
 EVENT = ROOT / "events" / "direct.json"
 PYTHON = sys.executable
 PYTHON_VERSION = "3.13"
@@ -64,65 +74,50 @@ HOST_PLATFORM = f"{HOST_MACHINES.get(platform.machine().lower(), 'x86_64')}-many
 FAILED_TASKS = 3
 SIDES = ("ours", "twin")
 MODULES = {"ours": "handler.app", "twin": "twin_handler"}
-# The handler modules the twin imports (none of them imports httpx; the probe checks it).
+# The handler modules the twin imports: the edge, the core and what they import, but not the
+# client (none of them imports httpx; the probe checks it).
 TWIN_HANDLER_MODULES = (
     "__init__.py",
-    "models.py",
-    "observability.py",
-    "triggers.py",
+    "app.py",
+    "core.py",
+    "settings.py",
     "cleanup.py",
+    "models.py",
+    "triggers.py",
+    "observability.py",
     "sdrs/__init__.py",
     "sdrs/api.py",
+    "sdrs/credentials.py",
+    "sdrs/config.py",
+    "sdrs/factory.py",
 )
 # What the Makefile's build-SdrsCleanupFunction removes from our artifact as never imported
 # (anyio: httpcore's async side; Powertools' API Gateway router): removed from the twin's too.
 PRUNED = ("anyio", "anyio-*.dist-info", "aws_lambda_powertools/event_handler")
 DEFAULTS = {"rounds": 7, "warm_rounds": 3, "invocations": 300, "warm_up": 20, "sweep_runs": 3, "import_runs": 5}
 TARGETS = {"cold": 0.6, "warm": 0.5, "rss": 1.0, "zipped": 0.5}
-MARK_START = sweep.SDK_SECTION_START + " (written by bench/sdk_benchmark.py: do not edit by hand) -->"
-MARK_END = sweep.SDK_SECTION_END
-X = "\u00d7"
 
 # --- the emulator, in a process of its own --------------------------------------------------------
 
 
-def _refill(state: Any) -> None:
+def demo_project() -> EmulatorState:
+    """The demo project, no added latency (the direct event's group holds FAILED_TASKS failed tasks)."""
+    from handler.local.emulator import demo_state
+
+    return demo_state()
+
+
+def refill(state: EmulatorState) -> None:
+    """The direct event's group gets its failed tasks back (a warm process asks before each invocation)."""
     from handler.local.emulator import DEMO_GROUP_WITH_FAILURES, DEMO_PROJECT_ID
 
     with state.lock:
         state.add_group(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES, FAILED_TASKS, name="pg-web-tier")
 
 
-def _serve_refills(listener: socket.socket, state: Any) -> None:
-    """A measured process asks for the group's failed tasks back before each invocation:
-    one byte in, one byte out, on a loopback socket (cheaper to import than multiprocessing)."""
-
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            while conn.recv(1):
-                _refill(state)
-                conn.sendall(b"k")
-
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-
-@dataclass(frozen=True)
-class Tls:
-    """A throw-away CA and a server certificate for 127.0.0.1, and a CA bundle for the clients:
-    certifi's (as both load in production) with the throw-away CA added."""
-
-    certificate: str
-    key: str
-    bundle: str
-
-
 def make_tls(directory: Path, certifi_bundle: Path) -> Tls | None:
-    """Returns None when there is no openssl command to make the certificates with."""
+    """A throw-away CA and certificate, and certifi's bundle (as both clients load in
+    production) with that CA added; None when there is no openssl command to make them with."""
     openssl = shutil.which("openssl")
     if openssl is None:
         return None
@@ -142,79 +137,10 @@ def make_tls(directory: Path, certifi_bundle: Path) -> Tls | None:
         [openssl, "req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
         [openssl, "x509", "-req", "-in", request, *signed, "-out", certificate],
     ):
-        _run(command, "making a certificate for the https emulator")
+        run(command, "making a certificate for the https emulator")
     bundle = directory / "bundle.pem"
     bundle.write_text(certifi_bundle.read_text() + Path(ca).read_text())
     return Tls(certificate, key, str(bundle))
-
-
-def serve_emulator(conn: Connection, tls: Tls | None) -> None:
-    """The demo project with no added latency, over http and (with `tls`) https, one state
-    behind both; commands on `conn`: refill, stats, stop."""
-    import ssl
-
-    from handler.local.emulator import SdrsEmulator, demo_state
-
-    plain = SdrsEmulator(demo_state())
-    servers = {"http": plain}
-    if tls is not None:
-        secure = servers["https"] = SdrsEmulator(plain.state)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(tls.certificate, tls.key)
-        secure._server.socket = context.wrap_socket(secure._server.socket, server_side=True)
-    for server in servers.values():
-        server.start()
-    state = plain.state
-    listener = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=_serve_refills, args=(listener, state), daemon=True).start()
-    environments = {}
-    for scheme, server in servers.items():
-        environment = server.environment() | {"BENCH_REFILL_PORT": str(listener.getsockname()[1])}
-        environment["SDRS_ENDPOINT"] = environment["SDRS_ENDPOINT"].replace("http://", f"{scheme}://")
-        if tls is not None:  # each library reads its own variable; the same file
-            environment |= {"SSL_CERT_FILE": tls.bundle, "REQUESTS_CA_BUNDLE": tls.bundle}
-        environments[scheme] = environment
-    conn.send(environments)
-    while True:
-        command = conn.recv()
-        if command == "refill":
-            _refill(state)
-            conn.send("ok")
-        elif command == "stats":  # what was asked since the last stats, then forget it
-            while state.in_flight:
-                time.sleep(0.005)
-            with state.lock:
-                conn.send(
-                    {
-                        "routes": dict(Counter(r.route for r in state.requests)),
-                        "statuses": dict(Counter(r.status for r in state.requests)),
-                    }
-                )
-                state.requests.clear()
-        else:
-            listener.close()
-            for server in servers.values():
-                server.stop()
-            conn.send("stopped")
-            return
-
-
-class Emulator:
-    def __init__(self, tls: Tls | None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve_emulator, args=(child, tls), name="sdrs-emulator", daemon=True)
-        self._process.start()
-        # "http", and "https" when there is a certificate: the function's environment for each.
-        self.environments: dict[str, dict[str, str]] = self._conn.recv()
-
-    def ask(self, command: str) -> Any:
-        self._conn.send(command)
-        return self._conn.recv()
-
-    def stop(self) -> None:
-        self.ask("stop")
-        self._process.join(10)
 
 
 # --- the measured process ----------------------------------------------------------------------------
@@ -232,18 +158,7 @@ module = __import__(module_name, fromlist=["lambda_handler"])
 imported = time.perf_counter()
 import json, os
 
-class Context:
-    function_name = "sdrs-cleanup-bench"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:sdrs-cleanup-bench"
-    memory_limit_in_mb = 1024
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/sdrs-cleanup-bench"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self):
-        return 900_000
-
+CONTEXT_CLASS
 def status(name):
     with open("/proc/self/status") as lines:
         for line in lines:
@@ -268,15 +183,13 @@ if mode == "warm":  # every invocation, the first one too, when the parent says 
 
     os.write(done_fd, b"r")
     go()
-begun, cpu = time.perf_counter(), time.process_time()
-result = module.lambda_handler(event, Context())
+begun = time.perf_counter()
+result = module.lambda_handler(event, BenchContext())
 first = time.perf_counter()
-first_cpu = time.process_time() - cpu
 check(result)
 report = {
     "import": imported - started,
     "first": first - begun,
-    "first_cpu": first_cpu,
     "hwm_cold": status("VmHWM"),
     "file": module.__file__,
     "site_packages": [p for p in sys.path if "site-packages" in p],
@@ -289,7 +202,7 @@ if mode == "warm":  # one invocation each time the parent says go, so that it ca
     for n in range(warm_up + invocations):
         go()
         cpu, wall = time.process_time(), time.perf_counter()
-        result = module.lambda_handler(event, Context())
+        result = module.lambda_handler(event, BenchContext())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         check(result)
         os.write(done_fd, b"d")
@@ -297,9 +210,9 @@ if mode == "warm":  # one invocation each time the parent says go, so that it ca
             walls.append(wall)
             cpus.append(cpu)
     refill.close()
-    report |= {"walls": walls, "cpus": cpus, "hwm": status("VmHWM"), "rss": status("VmRSS")}
+    report |= {"walls": walls, "cpus": cpus, "hwm": status("VmHWM")}
 os.write(report_fd, (json.dumps(report) + "\n").encode())
-"""
+""".replace("CONTEXT_CLASS", inspect.getsource(BenchContext))  # the sweep's context, as is
 INTERPRETER = [PYTHON, "-X", "frozen_modules=on", "-I", "-S", "-B"]
 
 
@@ -415,19 +328,12 @@ def check_requests(emulator: Emulator, what: str, invocations: int) -> None:
 # --- building the artifacts ---------------------------------------------------------------------------
 
 
-def _run(command: list[str], what: str) -> None:
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-
-
 def build_ours(target: Path, platform_tag: str) -> None:
     """Exactly what `make artifact` (and `sam build`) put into the function's zip."""
     shutil.rmtree(target, ignore_errors=True)
     make = ["make", "--no-print-directory", "-C", str(ROOT), "build-SdrsCleanupFunction"]
-    _run(
-        [*make, f"ARTIFACTS_DIR={target}", f"LAMBDA_PLATFORM={platform_tag}"], f"building our artifact ({platform_tag})"
-    )
+    what = f"building our artifact ({platform_tag})"
+    run([*make, f"ARTIFACTS_DIR={target}", f"LAMBDA_PLATFORM={platform_tag}"], what)
     left = [str(path.relative_to(target)) for pattern in PRUNED for path in target.glob(pattern)]
     if left:
         raise SystemExit(f"PRUNED no longer matches the Makefile's recipe: {left} left in our artifact")
@@ -442,11 +348,11 @@ def build_twin(target: Path, platform_tag: str) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         pins = Path(scratch) / "constraints.txt"
         export = [uv, "export", "--frozen", "--group", "bench", "--no-emit-project", "--no-hashes", "--quiet"]
-        _run([*export, "--output-file", str(pins)], "uv export")
+        run([*export, "--output-file", str(pins)], "uv export", cwd=ROOT)
         install = [uv, "pip", "install", "--quiet", "--target", str(target), "--python-version", PYTHON_VERSION]
         install += ["--python-platform", platform_tag, "--only-binary", ":all:", "--link-mode", "copy"]
         install += ["-c", str(pins), "aws-lambda-powertools", "pydantic", "huaweicloudsdksdrs"]
-        _run(install, f"installing the twin's dependencies ({platform_tag})")
+        run(install, f"installing the twin's dependencies ({platform_tag})", cwd=ROOT)
     shutil.rmtree(target / "bin", ignore_errors=True)
     for tests in target.glob("*/tests"):  # as the Makefile does: the packages' own test suites
         if tests.is_dir():
@@ -459,7 +365,7 @@ def build_twin(target: Path, platform_tag: str) -> None:
         shutil.copyfile(ROOT / "handler" / name, target / "handler" / name)
     shutil.copyfile(ROOT / "bench" / "twin_handler.py", target / "twin_handler.py")
     compile_all = [PYTHON, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(target)]
-    _run(compile_all, "compiling the twin's bytecode")
+    run(compile_all, "compiling the twin's bytecode")
 
 
 @dataclass
@@ -495,58 +401,21 @@ def import_profile(artifact: Path, module: str, runs: int) -> tuple[dict[str, fl
     code = f"import sys; sys.path.insert(0, {str(artifact)!r}); import {module}"
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as home:
-            done = subprocess.run(  # noqa: S603
-                [*INTERPRETER, "-X", "importtime", "-c", code],
-                env={"HOME": home},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        run: Counter[str] = Counter()
+            done = run([*INTERPRETER, "-X", "importtime", "-c", code], f"importing {module}", env={"HOME": home})
+        selves: Counter[str] = Counter()
         for line in done.stderr.splitlines():
             if not line.startswith("import time:") or "imported package" in line:
                 continue
             self_us, _cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
             key = name if name.startswith("handler") or name == "twin_handler" else name.partition(".")[0]
-            run[key] += int(self_us)
-        totals.append(sum(run.values()) / 1e6)
-        for key, value in run.items():
+            selves[key] += int(self_us)
+        totals.append(sum(selves.values()) / 1e6)
+        for key, value in selves.items():
             samples[key].append(value / 1e6)
-    return {key: statistics.median(values + [0.0] * (runs - len(values))) for key, values in samples.items()}, (
-        statistics.median(totals)
-    )
+    return {key: median(values + [0.0] * (runs - len(values))) for key, values in samples.items()}, median(totals)
 
 
 # --- the sweep -----------------------------------------------------------------------------------------
-
-
-def child_twin_sweep() -> dict[str, Any]:
-    """`sweep_benchmark.child_function` for the twin: client first (timed apart), then the sweep."""
-    import twin_handler
-
-    rss_after_imports = sweep._peak_rss_mib()
-    cpu, started = sweep._cpu_seconds(), time.perf_counter()
-    twin_handler.sdk_api(twin_handler.load_settings(os.environ)).client(os.environ["HUAWEICLOUD_SDK_PROJECT_ID"])
-    setup, setup_cpu = time.perf_counter() - started, sweep._cpu_seconds() - cpu
-    cpu, started = sweep._cpu_seconds(), time.perf_counter()
-    result = twin_handler.lambda_handler({"all_server_groups": True}, sweep.BenchContext())
-    wall, cpu = time.perf_counter() - started, sweep._cpu_seconds() - cpu
-    return {
-        "wall": wall,
-        "cpu": cpu,
-        "setup": setup,
-        "setup_cpu": setup_cpu,
-        "rss_mib": sweep._peak_rss_mib(),
-        "rss_after_imports_mib": rss_after_imports,
-        "ok": result["ok"],
-        "summary": result["summary"],
-    }
-
-
-@contextmanager
-def scratch_home() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="sdk-bench-home-") as home:
-        yield home
 
 
 def measure_sweeps(runs: int) -> dict[str, sweep.Series]:
@@ -556,20 +425,14 @@ def measure_sweeps(runs: int) -> dict[str, sweep.Series]:
     keep theirs under build/bench/pycache, and one sweep per side, not counted, writes it, so
     that no side's figures include compiling what it imports on the way."""
     series = {side: sweep.Series(side, side, sweep.CONCURRENCY) for side in SIDES}
-    emulator = sweep.Emulator()
-    try:
-        with scratch_home() as home:
-            env = {"HOME": home, "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(BUILD / "pycache")}
-            for n in range(-1, runs):
-                for side in SIDES if n % 2 == 0 else SIDES[::-1]:
-                    if side == "ours":
-                        run = sweep.measure(emulator, "function", sweep.CONCURRENCY, env_overrides=env)
-                    else:
-                        run = sweep.measure(emulator, "twin", sweep.CONCURRENCY, script=__file__, env_overrides=env)
-                    if n >= 0:
-                        series[side].runs.append(run)
-    finally:
-        emulator.stop()
+    kinds = {"ours": "function", "twin": "twin"}
+    with Emulator(sweep.sweep_project) as emulator, tempfile.TemporaryDirectory(prefix="sdk-bench-home-") as home:
+        env = {"HOME": home, "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(BUILD / "pycache")}
+        for n in range(-1, runs):
+            for side in SIDES if n % 2 == 0 else SIDES[::-1]:
+                measured = sweep.measure(emulator, kinds[side], sweep.CONCURRENCY, env_overrides=env)
+                if n >= 0:
+                    series[side].runs.append(measured)
     return series
 
 
@@ -598,11 +461,6 @@ class Side:
         return [getattr(run, attribute) for run in self.cold[scheme]]
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def python_pass(rounds: int) -> list[float]:
     times = []
     for _ in range(rounds):
@@ -617,8 +475,7 @@ def measure_rounds(
 ) -> tuple[dict[str, Side], list[float]]:
     sides = {side: Side() for side in SIDES}
     baseline: list[float] = []
-    emulator = Emulator(tls)
-    try:
+    with Emulator(demo_project, refill, tls) as emulator:
         for n in range(args.rounds):
             baseline += python_pass(1)
             for scheme in emulator.environments:
@@ -626,11 +483,11 @@ def measure_rounds(
                     emulator.ask("refill")
                     elapsed, report, _ = spawn(side, artifacts[side], emulator, scheme)
                     check_requests(emulator, side, 1)
-                    run = Cold(elapsed, report["process_cpu"], report["import"], report["first"], report["hwm_cold"])
-                    sides[side].cold[scheme].append(run)
+                    cold = Cold(elapsed, report["process_cpu"], report["import"], report["first"], report["hwm_cold"])
+                    sides[side].cold[scheme].append(cold)
                     print(
                         f"  cold {n + 1}/{args.rounds} {scheme:<5} {side}: {elapsed:.3f} s (import "
-                        f"{run.imported:.3f} s, first invocation {run.first:.3f} s; CPU {run.cpu:.3f} s)",
+                        f"{cold.imported:.3f} s, first invocation {cold.first:.3f} s; CPU {cold.cpu:.3f} s)",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -649,9 +506,9 @@ def measure_rounds(
             for side in order:
                 _, report, logs = probes[side].finish()
                 s = sides[side]
-                s.warm_median.append(statistics.median(report["walls"]))
+                s.warm_median.append(median(report["walls"]))
                 s.warm_p99.append(percentile(report["walls"], 0.99))
-                s.warm_cpu.append(statistics.median(report["cpus"]))
+                s.warm_cpu.append(median(report["cpus"]))
                 s.hwm.append(report["hwm"])
                 s.logs = log_profile(logs)
                 print(
@@ -662,18 +519,12 @@ def measure_rounds(
                     flush=True,
                 )
             check_requests(emulator, "warm", 2 * (1 + total))
-    finally:
-        emulator.stop()
     if sides["ours"].logs != sides["twin"].logs:
         raise SystemExit(f"the two sides logged differently: {sides['ours'].logs} vs {sides['twin'].logs}")
     return sides, baseline
 
 
 # --- the report ----------------------------------------------------------------------------------------
-
-
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values))
 
 
 def _ratio_range(ours: list[float], twin: list[float]) -> str:
@@ -704,73 +555,40 @@ def report(
     def row(name: str, o: float, t: float, fmt: str, spread: str = "", target: float | None = None) -> None:
         rows.append((name, fmt.format(o), fmt.format(t), o / t, spread, target))
 
-    ms = "{:.2f} ms"
+    def rounds(name: str, o: list[float], t: list[float], fmt: str, ranged: bool, target: float | None) -> None:
+        """Medians over the rounds, and (`ranged`) the range of each round's ratio."""
+        row(name, median(o), median(t), fmt, _ratio_range(o, t) if ranged else "", target)
+
+    seconds, ms, mib = "{:.3f} s", "{:.2f} ms", "{:.1f} MiB"
     for scheme, label in (("http", "plain http"), ("https", "https")):
         if scheme not in ours.cold:
             continue
-        row(
-            f"cold start over {label}: spawn → first result (median of {len(ours.cold[scheme])})",
-            _median(ours.colds(scheme, "elapsed")),
-            _median(twin.colds(scheme, "elapsed")),
-            "{:.3f} s",
-            _ratio_range(ours.colds(scheme, "elapsed"), twin.colds(scheme, "elapsed")),
-            TARGETS["cold"],
-        )
-        row(
-            "… of which the import of the handler module",
-            _median(ours.colds(scheme, "imported")),
-            _median(twin.colds(scheme, "imported")),
-            "{:.3f} s",
-        )
-        row(
-            "… of which the first invocation (client made, 2 requests)",
-            _median(ours.colds(scheme, "first")),
-            _median(twin.colds(scheme, "first")),
-            "{:.3f} s",
-        )
-        row(
-            "CPU time of that process (user + system, spawn to exit)",
-            _median(ours.colds(scheme, "cpu")),
-            _median(twin.colds(scheme, "cpu")),
-            "{:.3f} s",
-            _ratio_range(ours.colds(scheme, "cpu"), twin.colds(scheme, "cpu")),
-        )
-    row(
-        f"warm invocation, median (of {args.invocations}, median of {args.warm_rounds} processes)",
-        _median(ours.warm_median) * 1000,
-        _median(twin.warm_median) * 1000,
-        ms,
-        _ratio_range(ours.warm_median, twin.warm_median),
-        TARGETS["warm"],
-    )
-    row(
-        "warm invocation, p99",
-        _median(ours.warm_p99) * 1000,
-        _median(twin.warm_p99) * 1000,
-        ms,
-        _ratio_range(ours.warm_p99, twin.warm_p99),
-    )
-    row(
-        "warm invocation, CPU time (median)",
-        _median(ours.warm_cpu) * 1000,
-        _median(twin.warm_cpu) * 1000,
-        ms,
-        _ratio_range(ours.warm_cpu, twin.warm_cpu),
-    )
-    row(
-        "peak RSS (VmHWM) after the warm run",
-        _median(ours.hwm),
-        _median(twin.hwm),
-        "{:.1f} MiB",
-        _ratio_range(ours.hwm, twin.hwm),
-        TARGETS["rss"],
-    )
-    row(
-        "peak RSS (VmHWM) after the first invocation (plain http)",
-        _median(ours.colds("http", "hwm")),
-        _median(twin.colds("http", "hwm")),
-        "{:.1f} MiB",
-    )
+        for name, attribute, ranged, target in (
+            (
+                f"cold start over {label}: spawn → first result (median of {len(ours.cold[scheme])})",
+                "elapsed",
+                True,
+                TARGETS["cold"],
+            ),
+            ("… of which the import of the handler module", "imported", False, None),
+            ("… of which the first invocation (client made, 2 requests)", "first", False, None),
+            ("CPU time of that process (user + system, spawn to exit)", "cpu", True, None),
+        ):
+            rounds(name, ours.colds(scheme, attribute), twin.colds(scheme, attribute), seconds, ranged, target)
+    for name, attribute, target in (
+        (
+            f"warm invocation, median (of {args.invocations}, median of {args.warm_rounds} processes)",
+            "warm_median",
+            TARGETS["warm"],
+        ),
+        ("warm invocation, p99", "warm_p99", None),
+        ("warm invocation, CPU time (median)", "warm_cpu", None),
+    ):
+        ours_ms, twin_ms = ([value * 1000 for value in getattr(side, attribute)] for side in (ours, twin))
+        rounds(name, ours_ms, twin_ms, ms, True, target)
+    rounds("peak RSS (VmHWM) after the warm run", ours.hwm, twin.hwm, mib, True, TARGETS["rss"])
+    first = "peak RSS (VmHWM) after the first invocation (plain http)"
+    rounds(first, ours.colds("http", "hwm"), twin.colds("http", "hwm"), mib, False, None)
     platforms = {LAMBDA_PLATFORM: "arm64, deployed"}
     platforms.setdefault(HOST_PLATFORM, "this host's, measured above")
     for tag, label in platforms.items():
@@ -783,20 +601,15 @@ def report(
     if sweeps:
         so, st = sweeps["ours"], sweeps["twin"]
         runs = len(so.runs)
-        row(
-            f"sweep of {sweep.GROUPS} groups, cold (median of {runs})",
-            so.median("cold"),
-            st.median("cold"),
-            "{:.3f} s",
-        )
-        row("sweep, warm (client already made)", so.median("wall"), st.median("wall"), "{:.3f} s")
+        row(f"sweep of {sweep.GROUPS} groups, cold (median of {runs})", so.median("cold"), st.median("cold"), seconds)
+        row("sweep, warm (client already made)", so.median("wall"), st.median("wall"), seconds)
         row(
             "sweep, client CPU per request",
             so.median("cpu") / so.runs[0].requests * 1000,
             st.median("cpu") / st.runs[0].requests * 1000,
             ms,
         )
-        row("sweep, peak RSS", so.most("rss_mib"), st.most("rss_mib"), "{:.1f} MiB")
+        row("sweep, peak RSS", so.most("rss_mib"), st.most("rss_mib"), mib)
 
     table = [
         "| measure | ours | twin (SDK) | ours / twin | per-round range | target | |",
@@ -842,7 +655,7 @@ def report(
             indent="  ",
         )
     )
-    host = sweep.machine()
+    host = machine()
     changed = [
         f"--{name.replace('_', '-')} {getattr(args, name)}"
         for name in DEFAULTS
@@ -871,30 +684,33 @@ def report(
     )
     imports_line = (
         f"For the record, the import of the handler module alone (measured inside the cold processes, plain"
-        f" http, median): ours {_median(ours.colds('http', 'imported')) * 1000:.0f} ms, the twin"
-        f" {_median(twin.colds('http', 'imported')) * 1000:.0f} ms, beside"
-        f" {_median(baseline) * 1000:.0f} ms for the whole of `python -X frozen_modules=on -I -S -B -c pass`"
+        f" http, median): ours {median(ours.colds('http', 'imported')) * 1000:.0f} ms, the twin"
+        f" {median(twin.colds('http', 'imported')) * 1000:.0f} ms, beside"
+        f" {median(baseline) * 1000:.0f} ms for the whole of `python -X frozen_modules=on -I -S -B -c pass`"
         f" (median of {len(baseline)})."
     )
-    return f"""{MARK_START}
+    return f"""{SDK_SECTION_MARK}
 ## Against the official SDK
 
 Generated by `bench/sdk_benchmark.py`: run it again with `make bench-sdk` (about {max(1, round(elapsed / 60))}
 minute{"s" if elapsed >= 90 else ""}). `bench/twin_handler.py` is this function with only its SDRS client
-swapped: `SdkSdrsApi` implements `handler.cleanup.SdrsApi` on the official SDK (`huaweicloudsdksdrs`
-3.1.219: `list_failure_jobs` with the group filter, paged by limit/offset until `count`, then
-`delete_server_group_failure_jobs`; `list_protection_groups` for sweeps), maps the SDK's exceptions
-to `SdrsApiError` and its models back to dicts, and is injected into the function's own code,
-unchanged: the domain (`handler.cleanup.run_cleanup`: the pool, the safety brake, the deadline
-checks), the event validation (`handler.triggers`), the logger and the result (`handler.models`).
-Its edge mirrors `handler.app` (the same log lines and metrics) rather than importing it, since
-`handler.app` loads httpx (through `handler.settings` and `handler.sdrs.client`). Both are built
-into Lambda artifacts the way `make artifact` builds ours (the twin's: the SDK, Powertools and
-pydantic at the versions of `uv.lock`, pruned as ours is of anyio and Powertools' `event_handler`,
-the twin and the handler modules it imports: `models`, `observability`, `triggers`, `cleanup`,
-`sdrs/api`; bytecode compiled the same way), and measured alternately (ours first in odd rounds,
-the twin first in even ones) against the same SDRS emulator (`handler/local/emulator.py` in a
-process of its own, no added latency, signatures verified):
+swapped: `SdkSdrsApi` implements the port `handler.sdrs.api.SdrsApi` on the official SDK
+(`huaweicloudsdksdrs` 3.1.219: `list_failure_jobs` with the group filter, paged by limit/offset until
+`count`, then `delete_server_group_failure_jobs`; `list_protection_groups` for sweeps), maps the SDK's
+exceptions to `SdrsApiError` and its models back to dicts, and is what the twin's `Runtime` provides
+(one adapter per `ClientConfig`, as `handler.sdrs.factory.ClientFactory` keeps one client) to the
+function's own code, unchanged: the edge (`handler.app.lambda_handler(event, context,
+runtime=TWIN_RUNTIME)`, the same log lines and metrics), the core (`handler.core`: the settings of
+`handler.settings`, the event validation of `handler.triggers`, the retry decision,
+`fit_response`), the domain (`handler.cleanup.run_cleanup`: the pool, the safety brake, the deadline
+checks) and the result (`handler.models`). Both are built into Lambda artifacts the way `make
+artifact` builds ours (the twin's: the SDK, Powertools and pydantic at the versions of `uv.lock`,
+pruned as ours is of anyio and Powertools' `event_handler`, the twin and the handler modules it
+imports, none of which loads httpx: `app`, `core`, `settings`, `cleanup`, `models`, `triggers`,
+`observability`, `sdrs/{{api,credentials,config,factory}}`; bytecode compiled the same way), and
+measured alternately (ours first in odd rounds, the twin first in even ones) against the same SDRS
+emulator (`handler/local/emulator.py` in a process of its own, no added latency, signatures
+verified):
 
 - **cold start**: a fresh `python -X frozen_modules=on -I -S -B` with nothing but the standard
   library and the artifact on `sys.path` (the artifact built for this host, {HOST_PLATFORM}: Lambda's
@@ -923,9 +739,7 @@ Ratios are of the medians; the per-round range is that of each round's ratio.
 {_wrap(tls_note)}
 {_wrap(imports_line)}
 
-- The twin retries nothing (the SDK does not by default), reads its settings without
-  validating them (ours parses the endpoint with `httpx.URL` on every invocation), and leaves
-  out `fit_response` (for {FAILED_TASKS} failed tasks, one sum): all favour it slightly. The SDK
+- The twin retries nothing (the SDK does not by default), which favours it slightly. The SDK
   cannot bound a call by the invocation's deadline (its timeouts are the client's); the adapter
   only refuses to start a call with less than a second left, as ours does.
 - The SDK's models drop the fields they do not know, and the adapter's dicts come from them
@@ -944,19 +758,8 @@ Artifact contents:
 
 Machine: {host["nproc"]} cores, {host["cpu"]}, {host["python"]}, {host["os"]}.
 Command: {command}. The whole benchmark took {elapsed:.0f} s.
-{MARK_END}
+{SDK_SECTION_END}
 """
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the section between the markers, or append it; the rest of the file is kept."""
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(sweep.SDK_SECTION_START), text.find(MARK_END)
-    if start >= 0 and end > start:
-        text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
 
 
 def main() -> int:
@@ -974,12 +777,7 @@ def main() -> int:
         parser.add_argument(flag, type=int, default=default, help=f"{helps[name]} (default {default})")
     parser.add_argument("--import-rows", type=int, default=14, help="packages listed in the import table")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="where to write the section")
-    parser.add_argument("--child", choices=["twin"], help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:  # sweep_benchmark.measure runs this script with --child twin
-        Path(args.out).write_text(json.dumps(child_twin_sweep()))
-        return 0
     started = time.monotonic()
     artifacts: dict[str, Path] = {}
     sizes: dict[tuple[str, str], Size] = {}
@@ -1004,9 +802,7 @@ def main() -> int:
         print(f"sweeps ({args.sweep_runs} per side)", file=sys.stderr)
         sweeps = measure_sweeps(args.sweep_runs)
     section = report(sides, baseline, sizes, imports, sweeps, args, time.monotonic() - started)
-    write_section(Path(args.output), section)
-    print(section)
-    print(f"written to {args.output}", file=sys.stderr)
+    write_sdk_section(Path(args.output), section)
     return 0
 
 

@@ -12,31 +12,30 @@ measurement runs in a fresh subprocess, so that its peak RSS and CPU time are it
 
 The emulator's state is reset between runs. The results are printed as a markdown table and
 written to BENCHMARKS.md, with the machine they were measured on. Nothing leaves 127.0.0.1.
+`bench/sdk_benchmark.py` measures its SDK twin's sweep through `measure` too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, BenchContext, Emulator, X, machine, peak_rss_mib, run, timed, write_sweep_report
+
+if TYPE_CHECKING:
+    from handler.local.emulator import EmulatorState
+
 GROUPS, WITH_FAILURES, FAILED_TASKS = 500, 40, 3
 LATENCY = 0.05
 CONCURRENCY = 32
@@ -47,116 +46,63 @@ LOG_LEVEL = "INFO"  # as deployed (the template's default): the audit lines are 
 TARGETS = {"ratio": 1.3, "speedup": 20.0, "in_flight": CONCURRENCY, "rss_mib": 64.0}
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def sweep_project() -> EmulatorState:
+    """The emulator's state at the start of every run."""
+    from handler.local.emulator import sweep_state
 
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-# --- the emulator, in a process of its own ------------------------------------------------------
-
-
-def serve_emulator(conn: Connection) -> None:
-    """Serve the sweep state and answer commands on `conn`: reset, stats, stop."""
-    from handler.local.emulator import SdrsEmulator, sweep_state
-
-    state = sweep_state(GROUPS, WITH_FAILURES, failed_tasks=FAILED_TASKS, latency=LATENCY)
-    emulator = SdrsEmulator(state).start()
-    conn.send(emulator.environment())
-    cpu_at_reset = _cpu_seconds()
-    while True:
-        command = conn.recv()
-        if command == "reset":  # a fresh project, an empty request log, the in-flight peak at 0
-            fresh = sweep_state(GROUPS, WITH_FAILURES, failed_tasks=FAILED_TASKS, latency=LATENCY)
-            while state.in_flight:
-                time.sleep(0.01)
-            with state.lock:
-                state.projects, state.group_names = fresh.projects, fresh.group_names
-                state.requests.clear()
-                state.faults.clear()
-                state.max_in_flight = 0
-            cpu_at_reset = _cpu_seconds()
-            conn.send("ok")
-        elif command == "stats":
-            while state.in_flight:  # a request is recorded once it is answered
-                time.sleep(0.01)
-            with state.lock:
-                conn.send(
-                    {
-                        "max_in_flight": state.max_in_flight,
-                        "routes": dict(Counter(r.route for r in state.requests)),
-                        "statuses": dict(Counter(r.status for r in state.requests)),
-                        "failed_tasks_left": sum(len(jobs) for g in state.projects.values() for jobs in g.values()),
-                        "cpu": _cpu_seconds() - cpu_at_reset,
-                    }
-                )
-        else:
-            emulator.stop()
-            conn.send("stopped")
-            return
-
-
-class Emulator:
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve_emulator, args=(child,), name="sdrs-emulator", daemon=True)
-        self._process.start()
-        self.environment: dict[str, str] = self._conn.recv()
-
-    def ask(self, command: str) -> Any:
-        self._conn.send(command)
-        return self._conn.recv()
-
-    def stop(self) -> None:
-        self.ask("stop")
-        self._process.join(10)
+    return sweep_state(GROUPS, WITH_FAILURES, failed_tasks=FAILED_TASKS, latency=LATENCY)
 
 
 # --- what runs in the measured subprocess ---------------------------------------------------------
 
 
-class BenchContext:
-    """The attributes of Lambda's context object that the handler and Powertools read."""
-
-    function_name = "sdrs-cleanup-bench"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:sdrs-cleanup-bench"
-    memory_limit_in_mb = 256
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/sdrs-cleanup-bench"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
-def child_function() -> dict[str, Any]:
-    """One sweep in a fresh process. The SDRS client (a TLS context and a connection pool,
-    made once per cold start and reused by warm invocations) is made first and timed apart."""
-    from handler.app import lambda_handler, sdrs_client
-    from handler.settings import load_settings
-
-    rss_after_imports = _peak_rss_mib()
-    cpu, started = _cpu_seconds(), time.perf_counter()
-    sdrs_client(load_settings(os.environ))  # what the first invocation does before its first request
-    setup, setup_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-    cpu, started = _cpu_seconds(), time.perf_counter()
-    result = lambda_handler({"all_server_groups": True}, BenchContext())
-    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+def child_run[T](make_client: Callable[[], T], sweep: Callable[[T], tuple[bool, dict[str, Any]]]) -> dict[str, Any]:
+    """One sweep in a fresh process. The client (for the function: a TLS context and a
+    connection pool, made once per cold start and reused by warm invocations) is made first
+    and timed apart; `sweep` says whether it went well, and a summary."""
+    rss_after_imports = peak_rss_mib()
+    client, setup, _ = timed(make_client)
+    (ok, summary), wall, cpu = timed(lambda: sweep(client))
     return {
         "wall": wall,
         "cpu": cpu,
         "setup": setup,
-        "setup_cpu": setup_cpu,
-        "rss_mib": _peak_rss_mib(),
+        "rss_mib": peak_rss_mib(),
         "rss_after_imports_mib": rss_after_imports,
-        "ok": result["ok"],
-        "summary": result["summary"],
+        "ok": ok,
+        "summary": summary,
     }
+
+
+def _sweep_with(lambda_handler: Callable[[Any, Any], dict[str, Any]]) -> tuple[bool, dict[str, Any]]:
+    result = lambda_handler({"all_server_groups": True}, BenchContext())
+    return result["ok"], result["summary"]
+
+
+def child_function() -> dict[str, Any]:
+    """The function: its client made as the first invocation makes it, then the sweep. The
+    imports are left out, httpx's too (the factory imports it on first use, or in SnapStart's
+    init: `ClientFactory.preload`), as the twin's SDK is imported with its module."""
+    from handler.app import RUNTIME, lambda_handler
+    from handler.sdrs.factory import ClientFactory
+    from handler.settings import load_settings
+
+    ClientFactory.preload()
+    return child_run(lambda: RUNTIME.sdrs(load_settings(os.environ)), lambda _: _sweep_with(lambda_handler))
+
+
+def child_twin() -> dict[str, Any]:
+    """The same for `bench/twin_handler.py` (`make bench-sdk`: the SDK is in the bench group);
+    the SDK makes its client (a `requests` session) on first use for a project."""
+    import twin_handler
+
+    from handler.settings import load_settings
+
+    project = os.environ["HUAWEICLOUD_SDK_PROJECT_ID"]
+    return child_run(
+        lambda: twin_handler.TWIN_RUNTIME.sdrs(load_settings(os.environ)).client(project),
+        lambda _: _sweep_with(twin_handler.lambda_handler),
+    )
 
 
 def _floor(lean: bool) -> dict[str, Any]:
@@ -173,24 +119,22 @@ def _floor(lean: bool) -> dict[str, Any]:
     auth = AkSkAuth(Credentials(env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"]))
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     headers = {"X-Project-Id": project, "Accept": "application/json"}
-    rss_after_imports = _peak_rss_mib()
-    cpu, started = _cpu_seconds(), time.perf_counter()
-    transport = httpx.HTTPTransport(limits=limits)
-    http = httpx.Client(base_url=endpoint, auth=auth, transport=transport, headers=headers)
-    setup, setup_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
 
-    def send(method: str, path: str) -> httpx.Response:
-        if not lean:
-            return http.request(method, path)
-        response = transport.handle_request(auth.sign_request(httpx.Request(method, endpoint + path, headers=headers)))
-        response.read()
-        response.close()
-        return response
+    def make_client() -> tuple[httpx.HTTPTransport, httpx.Client]:
+        transport = httpx.HTTPTransport(limits=limits)
+        return transport, httpx.Client(base_url=endpoint, auth=auth, transport=transport, headers=headers)
 
-    cpu, started = _cpu_seconds(), time.perf_counter()
-    with http, ThreadPoolExecutor(CONCURRENCY) as pool:
-        listing = send("GET", f"/v1/{project}/server-groups?limit={PAGE_SIZE}&offset=0").json()
-        ids = [group["id"] for group in listing["server_groups"]]
+    def sweep(client: tuple[httpx.HTTPTransport, httpx.Client]) -> tuple[bool, dict[str, Any]]:
+        transport, http = client
+
+        def send(method: str, path: str) -> httpx.Response:
+            if not lean:
+                return http.request(method, path)
+            request = auth.sign_request(httpx.Request(method, endpoint + path, headers=headers))
+            response = transport.handle_request(request)
+            response.read()
+            response.close()
+            return response
 
         def audit(group_id: str) -> int:
             query = f"limit={PAGE_SIZE}&offset=0&server_group_id={group_id}"
@@ -200,28 +144,23 @@ def _floor(lean: bool) -> dict[str, Any]:
         def delete(group_id: str) -> int:
             return send("DELETE", f"/v1/{project}/task-center/{group_id}/failure-jobs/batch").status_code
 
-        dirty = [group_id for group_id, count in zip(ids, pool.map(audit, ids), strict=True) if count]
-        statuses = list(pool.map(delete, dirty))
-    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-    ok = len(ids) == listing["count"] and all(status == 204 for status in statuses)
-    return {
-        "wall": wall,
-        "cpu": cpu,
-        "setup": setup,
-        "setup_cpu": setup_cpu,
-        "rss_mib": _peak_rss_mib(),
-        "rss_after_imports_mib": rss_after_imports,
-        "ok": ok,
-        "summary": {"groups_found": len(ids), "deleted": len(dirty)},
-    }
+        with http, ThreadPoolExecutor(CONCURRENCY) as pool:
+            listing = send("GET", f"/v1/{project}/server-groups?limit={PAGE_SIZE}&offset=0").json()
+            ids = [group["id"] for group in listing["server_groups"]]
+            dirty = [group_id for group_id, count in zip(ids, pool.map(audit, ids), strict=True) if count]
+            statuses = list(pool.map(delete, dirty))
+        ok = len(ids) == listing["count"] and all(status == 204 for status in statuses)
+        return ok, {"groups_found": len(ids), "deleted": len(dirty)}
+
+    return child_run(make_client, sweep)
 
 
-def child_floor() -> dict[str, Any]:
-    return _floor(lean=False)
-
-
-def child_floor_lean() -> dict[str, Any]:
-    return _floor(lean=True)
+CHILDREN: dict[str, Callable[[], dict[str, Any]]] = {
+    "function": child_function,
+    "twin": child_twin,
+    "floor": lambda: _floor(lean=False),
+    "floor-lean": lambda: _floor(lean=True),
+}
 
 
 def profile(emulator: Emulator) -> str:
@@ -230,12 +169,13 @@ def profile(emulator: Emulator) -> str:
     import cProfile
     import pstats
 
-    from handler.app import sdrs_client
     from handler.sdrs.api import Deadline
+    from handler.sdrs.factory import ClientFactory
     from handler.settings import load_settings
 
     emulator.ask("reset")
-    client = sdrs_client(load_settings(emulator.environment))
+    factory = ClientFactory()
+    client = factory(load_settings(emulator.environment))
     project, deadline = emulator.environment["HUAWEICLOUD_SDK_PROJECT_ID"], Deadline(600)
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
@@ -244,7 +184,7 @@ def profile(emulator: Emulator) -> str:
     for group_id in dirty:
         client.delete_group_failure_jobs(project, group_id, deadline)
     profiler.disable()
-    client.close()
+    factory.close()
     import httpx
 
     from handler.sdrs import client as client_module
@@ -252,7 +192,7 @@ def profile(emulator: Emulator) -> str:
 
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     parts: dict[str, Callable[..., Any]] = {
-        "the whole request (SdrsClient._call)": client_module.SdrsClient._call,
+        "the whole request (SdrsClient._call_parsed)": client_module.SdrsClient._call_parsed,
         "building the httpx.Request": httpx.Request.__init__,
         "sending it, reading the answer (transport)": httpx.HTTPTransport.handle_request,
         "reading the body (Response.read)": httpx.Response.read,
@@ -265,20 +205,13 @@ def profile(emulator: Emulator) -> str:
         entry = stats.get((code.co_filename, code.co_firstlineno, code.co_name))
         return float(entry[3]) if entry else 0.0
 
-    total = cumulative(client_module.SdrsClient._call)
+    total = cumulative(client_module.SdrsClient._call_parsed)
     requests = len(groups) + len(dirty) + 1
     lines = [f"CPU time by part over {requests} requests (cProfile inflates it: the shares are what count):"]
     for label, function in parts.items():
         spent = cumulative(function)
         lines.append(f"  {label:<45} {spent:6.3f} s  {spent / total:4.0%}")
     return "\n".join(lines)
-
-
-CHILDREN: dict[str, Callable[[], dict[str, Any]]] = {
-    "function": child_function,
-    "floor": child_floor,
-    "floor-lean": child_floor_lean,
-}
 
 
 # --- the runs ---------------------------------------------------------------------------------------
@@ -343,15 +276,9 @@ class Series:
         return statistics.median(known) if known else None
 
 
-def measure(
-    emulator: Emulator,
-    kind: str,
-    concurrency: int,
-    script: str = __file__,
-    env_overrides: dict[str, str] | None = None,
-) -> Run:
-    """One run in a fresh `python SCRIPT --child KIND` (`bench/sdk_benchmark.py` measures its
-    SDK twin through here, with its own script and HOME), checked against the emulator."""
+def measure(emulator: Emulator, kind: str, concurrency: int, env_overrides: dict[str, str] | None = None) -> Run:
+    """One run in a fresh `python bench/sweep_benchmark.py --child KIND`, checked against the
+    emulator (`bench/sdk_benchmark.py` measures the twin, KIND twin, with its own HOME)."""
     emulator.ask("reset")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SDRS_", "HUAWEICLOUD_", "POWERTOOLS_"))}
     env |= emulator.environment
@@ -359,11 +286,10 @@ def measure(
     env |= env_overrides or {}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "result.json"
-        command = [sys.executable, script, "--child", kind, "--out", str(out)]
         # The function's logs and metrics go to stdout, as in Lambda (read for the phases only).
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-        if done.returncode != 0 or not out.exists():
-            raise SystemExit(f"the {kind} run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        done = run([sys.executable, __file__, "--child", kind, "--out", str(out)], f"the {kind} run", env=env)
+        if not out.exists():
+            raise SystemExit(f"the {kind} run wrote no result:\n{done.stderr[-3000:]}")
         measured = json.loads(out.read_text())
     stats = emulator.ask("stats")
     problems = []
@@ -377,7 +303,7 @@ def measure(
         problems.append(f"answers other than 200/204: {stats['statuses']}")
     if problems:
         raise SystemExit(f"the {kind} run (concurrency {concurrency}) went wrong: " + "; ".join(problems))
-    run = Run(
+    result = Run(
         wall=measured["wall"],
         setup=measured["setup"],
         cpu=measured["cpu"],
@@ -389,13 +315,14 @@ def measure(
         phases=phases(done.stdout),  # None for the floors: they log nothing
     )
     print(
-        f"  {kind:<10} concurrency {concurrency:>2}: {run.cold:6.3f} s ({run.setup:.3f} s of it making the client), "
-        f"{run.requests} requests, max {run.max_in_flight} in flight, CPU {run.cpu:.3f} s, "
-        f"peak RSS {run.rss_mib:.1f} MiB",
+        f"  {kind:<10} concurrency {concurrency:>2}: {result.cold:6.3f} s "
+        f"({result.setup:.3f} s of it making the client), "
+        f"{result.requests} requests, max {result.max_in_flight} in flight, CPU {result.cpu:.3f} s, "
+        f"peak RSS {result.rss_mib:.1f} MiB",
         file=sys.stderr,
         flush=True,
     )
-    return run
+    return result
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -408,27 +335,6 @@ def ideal(concurrency: int) -> float:
     return (LISTING_ROUND_TRIPS + REQUESTS / concurrency) * LATENCY
 
 
-def machine() -> dict[str, str]:
-    try:
-        cpus = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()  # noqa: S607
-    except (OSError, subprocess.CalledProcessError):
-        cpus = str(os.cpu_count())
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": cpus,
-        "cpu": model,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "os": platform.platform(),
-    }
-
-
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -437,7 +343,6 @@ def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
 
 
-X = "\u00d7"  # the multiplication sign, for the report
 COLUMNS = (
     "run",
     "concurrency",
@@ -638,19 +543,6 @@ sits at the edge of that noise.
 """
 
 
-# `bench/sdk_benchmark.py` (`make bench-sdk`) writes its own section between these markers.
-SDK_SECTION_START, SDK_SECTION_END = "<!-- sdk-benchmark:start", "<!-- sdk-benchmark:end -->"
-
-
-def keep_sdk_section(text: str, path: Path) -> str:
-    """The new report, followed by the SDK benchmark's section of the file it replaces, if any."""
-    old = path.read_text() if path.exists() else ""
-    start, end = old.find(SDK_SECTION_START), old.find(SDK_SECTION_END)
-    if start < 0 or end < start:
-        return text
-    return text.rstrip("\n") + "\n\n" + old[start : end + len(SDK_SECTION_END)] + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
@@ -662,11 +554,8 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(CHILDREN[args.child]()))
         return 0
     if args.profile:
-        emulator = Emulator()
-        try:
+        with Emulator(sweep_project) as emulator:
             print(profile(emulator))
-        finally:
-            emulator.stop()
         return 0
 
     started = time.monotonic()
@@ -682,16 +571,11 @@ def main() -> int:
         Series("floor, httpx transport", "floor-lean", CONCURRENCY),
     ]
     repetitions = [REPETITIONS, 1, FLOOR_REPETITIONS, FLOOR_REPETITIONS]
-    emulator = Emulator()
-    try:
+    with Emulator(sweep_project) as emulator:
         for series, times in zip(plan, repetitions, strict=True):
             series.runs = [measure(emulator, series.kind, series.concurrency) for _ in range(times)]
-    finally:
-        emulator.stop()
     text = report(plan, host, time.monotonic() - started)
-    Path(args.output).write_text(keep_sdk_section(text, Path(args.output)))
-    print(text)
-    print(f"written to {args.output}", file=sys.stderr)
+    write_sweep_report(Path(args.output), text)
     return 0
 
 
