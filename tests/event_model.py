@@ -1,139 +1,17 @@
-"""What an event should make the function do, read from the documented trigger shapes
-(docs/triggers.md and the issue), independently of handler/triggers.py; and builders for
-the envelopes, so tests can write events of every shape in a line."""
+"""Builders for the trigger envelopes, so tests can write events of every shape in a line;
+and the requests the function must send for a group (or a sweep's listing), from explicit
+arguments. What an event should make the function do is written out in each test, never
+derived here: this module does not read events."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tests.fake_sdrs import PAGE_LIMIT, group_delete_path, list_path, server_groups_path
 
-ASYNC_TRIGGERS = frozenset({"eventbridge", "eventbridge_scheduled", "sns", "sns_alarm"})
 
-
-@dataclass(frozen=True)
-class Expected:
-    trigger: str
-    targets: tuple[tuple[str, str], ...]  # (project_id, server_group_id), in order, no repeats
-    dry_run: bool
-    asynchronous: bool  # a transient failure must raise TransientFailure
-    # A sweep: every protection group of this project (then `targets` is empty: the API says).
-    sweep_project: str | None = None
-    max_failed_tasks: int | None = None
-
-
-@dataclass(frozen=True)
-class _Direct:
-    targets: list[tuple[str, str]]
-    dry_run: bool
-    raise_flag: bool
-    sweep_project: str | None
-    max_failed_tasks: int | None
-
-
-def _direct(request: dict[str, Any], default_project: str | None) -> _Direct:
-    project = request.get("project_id", default_project)
-    assert project is not None, "the event names no project and the test set no default"
-    if request.get("all_server_groups") is True:
-        ids: list[str] = []
-        sweep = project
-    else:
-        ids = [request["server_group_id"]] if "server_group_id" in request else list(request["server_group_ids"])
-        sweep = None
-    return _Direct(
-        [(project, gid) for gid in ids],
-        bool(request.get("dry_run", False)),
-        bool(request.get("raise_on_transient_failure", False)),
-        sweep,
-        request.get("max_failed_tasks"),
-    )
-
-
-def is_sqs_event(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return bool(records) and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs"
-
-
-def _unique(targets: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple(dict.fromkeys(targets))
-
-
-def expected_from_event(
-    event: dict[str, Any],
-    *,
-    default_project: str | None,
-    scheduled_group_ids: Sequence[str] = (),
-    sweep_on_schedule: bool = False,
-    force_dry_run: bool = False,
-) -> Expected:
-    """The documented meaning of a *valid* event (SQS batches: see `expected_from_sqs_body`)."""
-    assert not is_sqs_event(event), "an SQS batch is one request per record: use expected_from_sqs_body"
-    if "Records" in event:
-        records = event["Records"]
-        targets: list[tuple[str, str]] = []
-        trigger = "sns"
-        dry_runs: set[bool] = set()
-        for record in records:
-            message = json.loads(record["Sns"]["Message"])
-            if "AlarmName" in message and "NewStateValue" in message:
-                trigger = "sns_alarm"
-                dry_runs.add(False)
-                if message["NewStateValue"] != "ALARM":
-                    continue
-                dimensions = {d["name"]: d["value"] for d in message["Trigger"]["Dimensions"]}
-                project = dimensions.get("ProjectId", default_project)
-                assert project is not None
-                targets.append((project, dimensions["ServerGroupId"]))
-            else:
-                direct = _direct(message, default_project)
-                if len(records) == 1:  # a single record passes through whole (sweeps too)
-                    dry_run = direct.dry_run or force_dry_run
-                    return Expected(
-                        "sns", _unique(direct.targets), dry_run, True, direct.sweep_project, direct.max_failed_tasks
-                    )
-                assert direct.sweep_project is None, "invalid: a sweep among several records"
-                assert direct.max_failed_tasks is None, "invalid: max_failed_tasks among several records"
-                targets += direct.targets
-                dry_runs.add(direct.dry_run)
-        assert len(dry_runs) <= 1, "invalid: the records disagree on dry_run"
-        return Expected(trigger, _unique(targets), any(dry_runs) or force_dry_run, True)
-    if "detail-type" in event and "source" in event:
-        if event["detail-type"] == "Scheduled Event":
-            assert default_project is not None
-            if sweep_on_schedule:
-                return Expected("eventbridge_scheduled", (), force_dry_run, True, sweep_project=default_project)
-            targets = [(default_project, gid) for gid in scheduled_group_ids]
-            return Expected("eventbridge_scheduled", _unique(targets), force_dry_run, True)
-        detail = event["detail"]
-        detail = json.loads(detail) if isinstance(detail, str) else detail
-        direct = _direct(detail, default_project)
-        dry_run = direct.dry_run or force_dry_run
-        return Expected(
-            "eventbridge", _unique(direct.targets), dry_run, True, direct.sweep_project, direct.max_failed_tasks
-        )
-    direct = _direct(event, default_project)
-    dry_run = direct.dry_run or force_dry_run
-    return Expected(
-        "direct",
-        _unique(direct.targets),
-        dry_run,
-        direct.raise_flag,
-        direct.sweep_project,
-        direct.max_failed_tasks,
-    )
-
-
-def expected_from_sqs_body(body: str, *, default_project: str | None, force_dry_run: bool = False) -> Expected:
-    """An SQS record's body is a direct request (trigger "sqs"); SQS redelivery is its retry."""
-    direct = _direct(json.loads(body), default_project)
-    dry_run = direct.dry_run or force_dry_run
-    return Expected("sqs", _unique(direct.targets), dry_run, True, direct.sweep_project, direct.max_failed_tasks)
-
-
-def expected_calls(
+def group_requests(
     project_id: str, server_group_id: str, failed_tasks: int, dry_run: bool, page_size: int = PAGE_LIMIT
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(method, path, query) the function must send for one group holding `failed_tasks`:
@@ -147,7 +25,7 @@ def expected_calls(
     return calls
 
 
-def expected_listing_calls(project_id: str, groups: int, page_size: int = PAGE_LIMIT) -> list[tuple[str, str, dict]]:
+def sweep_listing_requests(project_id: str, groups: int, page_size: int = PAGE_LIMIT) -> list[tuple[str, str, dict]]:
     """The protection-group pages a sweep must ask for when the project has `groups` groups:
     offset 0, then one per further page; never a page past the count."""
     return [

@@ -12,7 +12,7 @@ import pytest
 
 from handler.app import TransientFailure, lambda_handler
 from handler.core import Runtime
-from tests.event_model import alarm_message, eventbridge_event, expected_from_event, scheduled_event, sns_event
+from tests.event_model import alarm_message, eventbridge_event, scheduled_event, sns_event
 from tests.fake_sdrs import (
     GROUP_SCHEDULED,
     GROUP_WITH_FAILURES,
@@ -70,12 +70,47 @@ def invoke(event: Any, context: Any, asynchronous: bool, *, runtime: Runtime) ->
     return lambda_handler(event, context, runtime=runtime)
 
 
-def test_every_trigger_is_listed_with_the_right_kind() -> None:
-    for param in TRIGGERS:
-        event, asynchronous = param.values
-        expected = expected_from_event(event, default_project=PROJECT_ID, scheduled_group_ids=(G,))
-        assert expected.targets == ((PROJECT_ID, G),)
-        assert expected.asynchronous is asynchronous
+# The trigger each event of TRIGGERS is reported as, by its id (written from the event).
+TRIGGER_NAMES = {
+    "direct": "direct",
+    "scheduler-input": "direct",
+    "direct-flag-false": "direct",
+    "eventbridge": "eventbridge",
+    "eventbridge-scheduled": "eventbridge_scheduled",
+    "sns": "sns",
+    "alarm": "sns_alarm",
+}
+
+
+def test_every_trigger_has_a_name() -> None:
+    assert [param.id for param in TRIGGERS] == list(TRIGGER_NAMES)
+
+
+@pytest.mark.parametrize(("event", "asynchronous"), TRIGGERS)
+def test_every_trigger_names_group_g_only(
+    runtime: Runtime,
+    event: Any,
+    asynchronous: bool,
+    env: Any,
+    fake_sdrs: FakeSdrs,
+    lambda_context: Any,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Each event of TRIGGERS, against an API that answers well, cleans (PROJECT_ID, G) and
+    nothing else, reported as its trigger: the failures below are G's and only G's."""
+    name = TRIGGER_NAMES[request.node.callspec.id]
+    jobs = fake_sdrs.failure_jobs(PROJECT_ID, G)
+    assert jobs
+
+    result = lambda_handler(event, lambda_context, runtime=runtime)  # a success never raises
+
+    assert (result["ok"], result["trigger"], result["dry_run"], result["error"]) == (True, name, False, None)
+    assert [(g["project_id"], g["server_group_id"], g["outcome"]) for g in result["groups"]] == [
+        (PROJECT_ID, G, "deleted")
+    ]
+    assert result["groups"][0]["failure_jobs"] == jobs
+    assert [(r.method, r.path) for r in fake_sdrs.calls("DELETE")] == [("DELETE", group_delete_path(PROJECT_ID, G))]
+    assert {r.server_group_id for r in fake_sdrs.requests} == {G}
 
 
 # --- permanent errors ------------------------------------------------------------------

@@ -10,7 +10,6 @@ redelivered. Expectations come from the records and the fake API's answers.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import respx
 from handler.app import lambda_handler
 from handler.core import Runtime
 from tests.conftest import ManualClock
-from tests.event_model import expected_from_sqs_body, sqs_event, sqs_message_id
+from tests.event_model import sqs_event, sqs_message_id
 from tests.fake_sdrs import (
     GROUP_CLEAN,
     GROUP_MANY_FAILURES,
@@ -37,7 +36,6 @@ RECORD_KEYS = {"message_id", "ok", "trigger", "dry_run", "groups", "error", "sum
 UNAVAILABLE = {"error_code": "APIGW.0202", "error_msg": "The API is unavailable", "request_id": "x"}
 SDRS_1013 = {"error": {"code": "SDRS.1013", "message": "The protection group is in an invalid state"}}
 MAX_ATTEMPTS = 3
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture
@@ -163,10 +161,11 @@ def test_all_records_successful(
     check_response_shape(response, 3)
     assert response["batchItemFailures"] == []
     assert response["ok"] is True
-    for record, body in zip(response["records"], bodies, strict=True):
-        expected = expected_from_sqs_body(json.dumps(body), default_project=PROJECT_ID)
-        assert [(g["project_id"], g["server_group_id"]) for g in record["groups"]] == list(expected.targets)
-        assert record["dry_run"] is expected.dry_run
+    # per record: the (project, group) pairs its body names, in order, and its dry run
+    expected = [([(PROJECT_ID, A)], False), ([(PROJECT_ID, B), (PROJECT_ID, D)], True), ([(PROJECT_ID, C)], False)]
+    for record, (targets, dry_run) in zip(response["records"], expected, strict=True):
+        assert [(g["project_id"], g["server_group_id"]) for g in record["groups"]] == targets
+        assert record["dry_run"] is dry_run
         assert record["error"] is None
     assert [outcomes(r) for r in response["records"]] == [
         [(A, "deleted")],
@@ -340,10 +339,15 @@ def test_sample_batch(runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: Fake
     something that is not a group id is reported invalid; nothing needs redelivery."""
     event = json.loads((EVENTS_DIR / "sqs-batch.json").read_text())
     records = event["Records"]
-    expected = {r["messageId"]: expected_from_sqs_body(r["body"], default_project=PROJECT_ID) for r in records}
-    valid = {m: all(UUID.fullmatch(gid) for _, gid in e.targets) for m, e in expected.items()}
-    assert set(valid.values()) == {True, False}, "the sample should hold valid and invalid records"
-    before = {t: fake_sdrs.failure_jobs(*t) for m, e in expected.items() if valid[m] for t in e.targets}
+    # message id -> (targets, dry_run) its body asks for, or None for the invalid body
+    expected: dict[str, tuple[list[tuple[str, str]], bool] | None] = {
+        "2e1424d4-f796-459a-8184-9c92662be6da": ([(PROJECT_ID, GROUP_WITH_FAILURES)], False),
+        "7a3f9c21-0b4e-4d8a-9f61-3c5e2b7d8a10": ([(PROJECT_ID, GROUP_CLEAN)], True),
+        "c80e8021-a70a-42c7-a470-796e1186f753": None,  # "server_group_id": "../../failure-jobs/batch"
+    }
+    assert [r["messageId"] for r in records] == list(expected)
+    before = {t: fake_sdrs.failure_jobs(*t) for want in expected.values() if want for t in want[0]}
+    assert before[(PROJECT_ID, GROUP_WITH_FAILURES)], "the sample should name a group with failed tasks"
 
     response = lambda_handler(event, lambda_context, runtime=runtime)
 
@@ -352,13 +356,14 @@ def test_sample_batch(runtime: Runtime, env: pytest.MonkeyPatch, fake_sdrs: Fake
     assert [r["message_id"] for r in response["records"]] == [r["messageId"] for r in records]
     for record in response["records"]:
         want = expected[record["message_id"]]
-        if not valid[record["message_id"]]:
+        if want is None:
             assert (record["ok"], record["error"]["type"], record["groups"]) == (False, "invalid_event", [])
             continue
-        assert (record["ok"], record["error"], record["dry_run"]) == (True, None, want.dry_run)
-        assert [(g["project_id"], g["server_group_id"]) for g in record["groups"]] == list(want.targets)
+        targets, dry_run = want
+        assert (record["ok"], record["error"], record["dry_run"]) == (True, None, dry_run)
+        assert [(g["project_id"], g["server_group_id"]) for g in record["groups"]] == targets
         for group in record["groups"]:
             jobs = before[(group["project_id"], group["server_group_id"])]
             assert group["failure_jobs"] == jobs
-            done = "would_delete" if want.dry_run else "deleted"
+            done = "would_delete" if dry_run else "deleted"
             assert group["outcome"] == (done if jobs else "nothing_to_delete")
