@@ -1,4 +1,9 @@
-"""The environment, read into one typed object with clear errors for what is wrong."""
+"""The environment, read into one typed object with clear errors for what is wrong.
+
+Every variable is declared once, in `SETTINGS`: its name, kind, default, bounds (numbers) and
+meaning. `load_settings` reads the values by those declarations; the README's configuration
+table and template.yaml's parameter defaults are tested against them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import httpx
+from types import MappingProxyType
+from typing import Literal, NamedTuple
+from urllib.parse import quote, urlsplit
 
 from handler.sdrs.api import check_project_id, check_server_group_id
 from handler.sdrs.credentials import Credentials
@@ -17,15 +23,245 @@ SECRET_ARN_RE = re.compile(
     r"arn:aws(-cn|-us-gov)?:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
 )
 DOMAIN_RE = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-# The Huawei Cloud API domain: SDRS_ENDPOINT may name no other host unless this list is changed.
-DEFAULT_ENDPOINT_SUFFIXES = ("myhuaweicloud.com",)
 # The official SDK serves this region from another region's host.
 REGION_HOSTS = {"ap-southeast-2": "sdrs.ap-southeast-3.myhuaweicloud.com"}
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
+Kind = Literal["number", "whole number", "flag", "text"]
+KINDS: tuple[Kind, ...] = ("number", "whole number", "flag", "text")
+Value = float | int | bool | str | None
+
 
 class ConfigurationError(Exception):
     """The environment is missing or has a malformed setting. The message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment variable. `default` is the text it is taken to hold when unset or blank
+    ("" for none), so that a default is read, and checked, exactly as a value from the
+    environment is; `bounds` (numbers only) are inclusive."""
+
+    name: str
+    kind: Kind
+    meaning: str
+    default: str = ""
+    bounds: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        problem = self._declaration_problem()
+        if problem:
+            raise ValueError(f"the setting {self.name!r} is declared wrongly: {problem}")
+
+    def _declaration_problem(self) -> str | None:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", self.name):
+            return "the name is not an environment variable's (A-Z, 0-9, _)"
+        if self.kind not in KINDS:
+            return f"the kind is none of {KINDS}"
+        if not self.meaning or "|" in self.meaning or "\n" in self.meaning:
+            return "the meaning is not one line without '|' (it is a cell of the README's table)"
+        if (self.bounds is not None) != (self.kind in ("number", "whole number")):
+            return "numbers, and only numbers, have bounds"
+        if self.bounds is not None:
+            low, high = self.bounds
+            if not low <= high:
+                return "the bounds are not low <= high"
+            if self.kind == "whole number" and not (isinstance(low, int) and isinstance(high, int)):
+                return "the bounds of a whole number are whole numbers"
+        if self.default != self.default.strip():
+            return "the default has surrounding spaces"
+        try:
+            self.parse(self.default)
+        except ConfigurationError as exc:
+            return f"the default {self.default!r} is refused: {exc}"
+        return None
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        if self.bounds is None:
+            raise TypeError(f"{self.name} is not a number")
+        return self.bounds
+
+    def parse(self, raw: str) -> Value:
+        """What the variable set to `raw` loads as (blank: the default). Raises ConfigurationError."""
+        match self.kind:
+            case "number":
+                return _parse_number(self, raw)
+            case "whole number":
+                return _parse_whole(self, raw)
+            case "flag":
+                return _parse_flag(self, raw)
+            case "text":
+                return _parse_text(self, raw)
+
+
+def _parse_number(setting: Setting, raw: str) -> float:
+    raw = raw.strip() or setting.default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{setting.name} must be a number, got {raw[:40]!r}") from None
+    low, high = setting.limits
+    if not low <= value <= high:
+        raise ConfigurationError(f"{setting.name} must be between {low:g} and {high:g}, got {raw[:40]!r}")
+    return value
+
+
+def _parse_whole(setting: Setting, raw: str) -> int:
+    value = _parse_number(setting, raw)
+    if value != int(value):
+        shown = raw.strip() or setting.default
+        raise ConfigurationError(f"{setting.name} must be a whole number, got {shown[:40]!r}")
+    return int(value)
+
+
+def _parse_flag(setting: Setting, raw: str) -> bool:
+    raw = (raw.strip() or setting.default).lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise ConfigurationError(f"{setting.name} must be true or false, got {raw[:40]!r}")
+
+
+def _parse_text(setting: Setting, raw: str) -> str | None:
+    return raw.strip() or setting.default or None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SDRS_CREDENTIALS_SECRET_ARN",
+        "text",
+        "a Secrets Manager secret holding the AK/SK, read through the Parameters and Secrets extension "
+        "(see Credentials below); not together with `HUAWEICLOUD_SDK_AK`/`_SK`",
+    ),
+    Setting(
+        "SDRS_CREDENTIALS_TTL_SECONDS",
+        "number",
+        "how long warm invocations keep the secret's credentials",
+        "300",
+        (0, 86_400),
+    ),
+    Setting(
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+        "whole number",
+        "the extension's port (the extension reads it too)",
+        "2773",
+        (1, 65_535),
+    ),
+    Setting(
+        "HUAWEICLOUD_SDK_AK", "text", "the access key (AK), when there is no secret (names as in the official SDK)"
+    ),
+    Setting("HUAWEICLOUD_SDK_SK", "text", "the secret key (SK) of `HUAWEICLOUD_SDK_AK`"),
+    Setting(
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        "text",
+        "token of temporary credentials (sent and signed as `X-Security-Token`)",
+    ),
+    Setting("HUAWEICLOUD_SDK_PROJECT_ID", "text", "project used when an event names none"),
+    Setting(
+        "SDRS_REGION",
+        "text",
+        "endpoint `https://sdrs.{region}.myhuaweicloud.com` (`ap-southeast-2` is served by the `ap-southeast-3` host)",
+    ),
+    Setting(
+        "SDRS_ENDPOINT",
+        "text",
+        "explicit endpoint (another cloud, a proxy): `https://host[:port]`, plain `http` only to a loopback host; "
+        "wins over `SDRS_REGION`",
+    ),
+    Setting(
+        "SDRS_ALLOWED_ENDPOINT_SUFFIXES",
+        "text",
+        "domains the endpoint's host must be under (comma-separated); loopback is always allowed",
+        "myhuaweicloud.com",
+    ),
+    Setting(
+        "SDRS_SERVER_GROUP_IDS",
+        "text",
+        "comma-separated groups for payload-less scheduled events; `all`: they sweep every group of the project",
+    ),
+    Setting("SDRS_DRY_RUN", "flag", "`true`: every invocation lists only, deletes nothing (try it out first)", "false"),
+    Setting("SDRS_MAX_ATTEMPTS", "whole number", "tries per API call", "4", (1, 10)),
+    Setting("SDRS_RETRY_BASE_DELAY_SECONDS", "number", "backoff: the first delay (full jitter)", "0.5", (0, 30)),
+    Setting("SDRS_RETRY_MAX_DELAY_SECONDS", "number", "backoff: the cap of a delay", "8", (0, 120)),
+    Setting(
+        "SDRS_CONNECT_TIMEOUT", "number", "seconds to connect, per attempt, never beyond the time left", "5", (0.1, 60)
+    ),
+    Setting(
+        "SDRS_READ_TIMEOUT",
+        "number",
+        "seconds to wait for an answer, per attempt, never beyond the time left",
+        "30",
+        (0.1, 300),
+    ),
+    Setting(
+        "SDRS_DEADLINE_MARGIN_SECONDS",
+        "number",
+        "time kept back from Lambda's deadline to return the result",
+        "2",
+        (0, 60),
+    ),
+    Setting(
+        "SDRS_MAX_CONCURRENCY",
+        "whole number",
+        "requests in flight at once; also the connection pool's size",
+        "16",
+        (1, 64),
+    ),
+    Setting(
+        "SDRS_MAX_FAILED_TASKS",
+        "whole number",
+        "the safety brake: a run that would delete more failed tasks deletes none",
+        "2000",
+        (0, 1_000_000),
+    ),
+    Setting(
+        "SDRS_GROUP_START_MARGIN_SECONDS",
+        "number",
+        "no group or delete starts with less time than this left",
+        "5",
+        (0, 300),
+    ),
+    Setting("SDRS_PAGE_SIZE", "whole number", "page size of the listings", "1000", (1, 1000)),
+)
+DECLARED: Mapping[str, Setting] = MappingProxyType({setting.name: setting for setting in SETTINGS})
+
+
+def default_of(name: str) -> Value:
+    """What a declared variable loads as when unset (None: nothing). KeyError if not declared."""
+    return DECLARED[name].parse("")
+
+
+def number_default(name: str) -> float:
+    return _parse_number(_declared(name, "number"), "")
+
+
+def whole_default(name: str) -> int:
+    return _parse_whole(_declared(name, "whole number"), "")
+
+
+def _declared(name: str, kind: Kind) -> Setting:
+    setting = DECLARED[name]
+    if setting.kind != kind:
+        raise TypeError(f"{name} is declared as a {setting.kind}, not a {kind}")
+    return setting
+
+
+def _number(env: Mapping[str, str], name: str) -> float:
+    return _parse_number(_declared(name, "number"), env.get(name, ""))
+
+
+def _whole_number(env: Mapping[str, str], name: str) -> int:
+    return _parse_whole(_declared(name, "whole number"), env.get(name, ""))
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return _parse_flag(_declared(name, "flag"), env.get(name, ""))
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    return _parse_text(_declared(name, "text"), env.get(name, ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,23 +271,23 @@ class Settings:
     default_project_id: str | None
     default_server_group_ids: tuple[str, ...]
     # AK/SK in a Secrets Manager secret, read through the Parameters and Secrets extension.
-    credentials_secret_arn: str | None = None
-    credentials_ttl: float = 300.0
-    secrets_extension_port: int = 2773
-    aws_session_token: str = field(default="", repr=False)  # Lambda's; the extension asks for it
+    credentials_secret_arn: str | None
+    credentials_ttl: float
+    secrets_extension_port: int
+    aws_session_token: str = field(repr=False)  # Lambda's; the extension asks for it
     # SDRS_SERVER_GROUP_IDS=all: scheduled events sweep every group of the project.
-    sweep_on_schedule: bool = False
-    force_dry_run: bool = False
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    max_attempts: int = 4
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 8.0
-    deadline_margin: float = 2.0
-    max_concurrency: int = 16
-    max_failed_tasks: int = 2000
-    group_start_margin: float = 5.0
-    page_size: int = 1000
+    sweep_on_schedule: bool
+    force_dry_run: bool
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    retry_base_delay: float
+    retry_max_delay: float
+    deadline_margin: float
+    max_concurrency: int
+    max_failed_tasks: int
+    group_start_margin: float
+    page_size: int
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -68,6 +304,134 @@ class Settings:
         return self.endpoint
 
 
+# --- the endpoint -------------------------------------------------------------------------------
+# An endpoint is read as httpx reads a URL (host lower-cased and percent-encoded, the scheme's
+# default port dropped, "." and ".." path segments removed), so that it loads as it always did.
+
+MAX_URL_LENGTH = 65_536
+IPV4_LIKE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+HOST_SAFE = "!$&'()*+,;=" + '"`{}%|\\'  # kept as they are in a host name; the rest is percent-encoded
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Origin(NamedTuple):
+    """scheme://host[:port]: where the requests go."""
+
+    scheme: str
+    host: str  # an IPv6 address without its brackets
+    port: int | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        return f"{self.scheme}://{host}:{self.port}" if self.port else f"{self.scheme}://{host}"
+
+
+class _Url(NamedTuple):
+    origin: Origin
+    userinfo: str
+    path: str
+    query: str
+    fragment: str
+
+
+def _not_a_url() -> ConfigurationError:
+    return ConfigurationError("SDRS_ENDPOINT is not a URL")
+
+
+def _parse_url(text: str) -> _Url:
+    if len(text) > MAX_URL_LENGTH or any(char.isascii() and not char.isprintable() for char in text):
+        raise _not_a_url()
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # brackets that hold no IPv6 address
+        raise _not_a_url() from None
+    userinfo, _, host_and_port = parts.netloc.rpartition("@")
+    if host_and_port.startswith("[") and "]" in host_and_port:
+        end = host_and_port.rindex("]") + 1
+        host, port = host_and_port[:end], host_and_port[end:].removeprefix(":")
+    else:
+        host, _, port = host_and_port.partition(":")
+    try:
+        number = int(port) if port else None
+    except ValueError:
+        raise _not_a_url() from None
+    if number == DEFAULT_PORTS.get(text[: len(parts.scheme)]):  # a default port, for a lower-case scheme
+        number = None
+    origin = Origin(parts.scheme, _normal_host(host), number)
+    return _Url(origin, userinfo, _remove_dot_segments(parts.path), parts.query, parts.fragment)
+
+
+def _normal_host(host: str) -> str:
+    """An IP address as written (IPv6 without its brackets); a name lower-cased, percent-encoded,
+    in ASCII."""
+    bracketed = len(host) > 1 and host.startswith("[") and host.endswith("]")
+    if bracketed or IPV4_LIKE.fullmatch(host):
+        address = host[1:-1] if bracketed else host
+        try:
+            (ipaddress.IPv6Address if bracketed else ipaddress.IPv4Address)(address)
+        except ValueError:
+            raise _not_a_url() from None
+        return address
+    if host.isascii():
+        return quote(host.lower(), safe=HOST_SAFE)
+    # An internationalised name: its ASCII form, if it has one that reads back as the same name
+    # (IDNA 2003's mappings, such as full-width letters to ASCII ones, are not taken).
+    try:
+        ascii_host = host.lower().encode("idna").decode("ascii")
+        if ascii_host.encode("ascii").decode("idna") == host.lower():
+            return ascii_host
+    except UnicodeError:
+        pass
+    raise _not_a_url()
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4: "/a/.." is "", "/./" is "/"."""
+    output: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if output and output != [""]:
+                output.pop()
+        elif segment != ".":
+            output.append(segment)
+    return "/".join(output)
+
+
+def _endpoint_origin(text: str) -> Origin:
+    url = _parse_url(text)
+    if url.origin.scheme not in ("https", "http") or not url.origin.host:
+        raise ConfigurationError("SDRS_ENDPOINT must be an absolute https:// URL")
+    if url.userinfo or url.query or url.fragment or url.path not in ("", "/"):
+        raise ConfigurationError("SDRS_ENDPOINT must be scheme://host[:port] with no path, query or user info")
+    return url.origin
+
+
+def _origin(endpoint: str | None, region: str | None) -> Origin | None:
+    if endpoint:
+        return _endpoint_origin(endpoint.strip())
+    if region:
+        region = region.strip()
+        if not REGION_RE.fullmatch(region):
+            raise ConfigurationError(f"SDRS_REGION must look like cn-north-4, got {region[:40]!r}")
+        return Origin("https", REGION_HOSTS.get(region, f"sdrs.{region}.myhuaweicloud.com"))
+    return None
+
+
+def _check_origin(origin: Origin, suffixes: tuple[str, ...]) -> None:
+    """Plain http only to loopback (the emulator); otherwise https to a host under an allowed suffix."""
+    host = origin.host
+    if is_loopback(host):
+        return
+    if origin.scheme != "https":
+        raise ConfigurationError("SDRS_ENDPOINT must use https; plain http is allowed only to a loopback host")
+    if not any(host == suffix or host.endswith("." + suffix) for suffix in suffixes):
+        raise ConfigurationError(
+            f"the SDRS endpoint host {host[:80]!r} is not under an allowed domain ({', '.join(suffixes)}); "
+            "for another cloud, add its domain to SDRS_ALLOWED_ENDPOINT_SUFFIXES"
+        )
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -78,8 +442,9 @@ def is_loopback(host: str) -> bool:
 
 
 def allowed_suffixes(raw: str | None) -> tuple[str, ...]:
+    """SDRS_ALLOWED_ENDPOINT_SUFFIXES as domain names (None or blank: the declared default)."""
     if raw is None or not raw.strip():
-        return DEFAULT_ENDPOINT_SUFFIXES
+        raw = DECLARED["SDRS_ALLOWED_ENDPOINT_SUFFIXES"].default
     suffixes = tuple(part.strip().lower().removeprefix(".") for part in raw.split(",") if part.strip())
     for suffix in suffixes:
         if not DOMAIN_RE.fullmatch(suffix):
@@ -90,68 +455,18 @@ def allowed_suffixes(raw: str | None) -> tuple[str, ...]:
 
 
 def check_endpoint_host(endpoint: str, suffixes: tuple[str, ...]) -> str:
-    """Plain http only to loopback (the emulator); otherwise https to a host under an allowed suffix."""
-    url = httpx.URL(endpoint)
-    if is_loopback(url.host):
-        return endpoint
-    if url.scheme != "https":
-        raise ConfigurationError("SDRS_ENDPOINT must use https; plain http is allowed only to a loopback host")
-    if not any(url.host == suffix or url.host.endswith("." + suffix) for suffix in suffixes):
-        raise ConfigurationError(
-            f"the SDRS endpoint host {url.host[:80]!r} is not under an allowed domain ({', '.join(suffixes)}); "
-            "for another cloud, add its domain to SDRS_ALLOWED_ENDPOINT_SUFFIXES"
-        )
+    """The endpoint, if its host is one requests may go to (see `_check_origin`)."""
+    _check_origin(_parse_url(endpoint).origin, suffixes)
     return endpoint
 
 
 def resolve_endpoint(endpoint: str | None, region: str | None) -> str | None:
-    if endpoint:
-        try:
-            url = httpx.URL(endpoint.strip())
-        except httpx.InvalidURL:
-            raise ConfigurationError("SDRS_ENDPOINT is not a URL") from None
-        if url.scheme not in ("https", "http") or not url.host:
-            raise ConfigurationError("SDRS_ENDPOINT must be an absolute https:// URL")
-        if url.userinfo or url.query or url.fragment or url.path not in ("", "/"):
-            raise ConfigurationError("SDRS_ENDPOINT must be scheme://host[:port] with no path, query or user info")
-        port = f":{url.port}" if url.port else ""
-        host = f"[{url.host}]" if ":" in url.host else url.host  # IPv6
-        return f"{url.scheme}://{host}{port}"
-    if region:
-        region = region.strip()
-        if not REGION_RE.fullmatch(region):
-            raise ConfigurationError(f"SDRS_REGION must look like cn-north-4, got {region[:40]!r}")
-        return "https://" + REGION_HOSTS.get(region, f"sdrs.{region}.myhuaweicloud.com")
-    return None
+    """SDRS_ENDPOINT as scheme://host[:port], or else the endpoint of SDRS_REGION, or None."""
+    origin = _origin(endpoint, region)
+    return origin.url if origin else None
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw[:40]!r}") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, got {raw[:40]!r}")
-    return value
-
-
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _number(env, name, default, low, high)
-    if value != int(value):
-        raise ConfigurationError(f"{name} must be a whole number, got {env[name].strip()[:40]!r}")
-    return int(value)
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in TRUE_WORDS:
-        return True
-    if raw in FALSE_WORDS:
-        return False
-    raise ConfigurationError(f"{name} must be true or false, got {raw[:40]!r}")
+# --- the parts of load_settings -----------------------------------------------------------------
 
 
 def parse_group_ids(raw: str, source: str) -> tuple[str, ...]:
@@ -168,8 +483,18 @@ def parse_group_ids(raw: str, source: str) -> tuple[str, ...]:
     return tuple(ids)
 
 
+def _static_credentials(env: Mapping[str, str]) -> Credentials | None:
+    access_key, secret_key = _text(env, "HUAWEICLOUD_SDK_AK"), _text(env, "HUAWEICLOUD_SDK_SK")
+    token = _text(env, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+    if bool(access_key) != bool(secret_key):
+        raise ConfigurationError("set both HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, not only one")
+    if token and not access_key:
+        raise ConfigurationError("HUAWEICLOUD_SDK_SECURITY_TOKEN is set without HUAWEICLOUD_SDK_AK/SK")
+    return Credentials(access_key, secret_key, token) if access_key and secret_key else None
+
+
 def _secret_arn(env: Mapping[str, str], static_credentials: bool) -> str | None:
-    arn = env.get("SDRS_CREDENTIALS_SECRET_ARN", "").strip() or None
+    arn = _text(env, "SDRS_CREDENTIALS_SECRET_ARN")
     if arn is None:
         return None
     if static_credentials:
@@ -190,47 +515,62 @@ def _secret_arn(env: Mapping[str, str], static_credentials: bool) -> str | None:
     return arn
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
-    access_key = env.get("HUAWEICLOUD_SDK_AK", "").strip()
-    secret_key = env.get("HUAWEICLOUD_SDK_SK", "").strip()
-    token = env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip() or None
-    if bool(access_key) != bool(secret_key):
-        raise ConfigurationError("set both HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, not only one")
-    if token and not access_key:
-        raise ConfigurationError("HUAWEICLOUD_SDK_SECURITY_TOKEN is set without HUAWEICLOUD_SDK_AK/SK")
-    secret_arn = _secret_arn(env, static_credentials=bool(access_key))
-    endpoint = resolve_endpoint(env.get("SDRS_ENDPOINT"), env.get("SDRS_REGION"))
-    if endpoint is not None:
-        endpoint = check_endpoint_host(endpoint, allowed_suffixes(env.get("SDRS_ALLOWED_ENDPOINT_SUFFIXES")))
-    project_id = env.get("HUAWEICLOUD_SDK_PROJECT_ID", "").strip() or None
+def _endpoint(env: Mapping[str, str]) -> str | None:
+    # Not stripped first: a blank SDRS_ENDPOINT is an error, not "unset".
+    origin = _origin(env.get("SDRS_ENDPOINT"), env.get("SDRS_REGION"))
+    if origin is None:
+        return None
+    _check_origin(origin, allowed_suffixes(env.get("SDRS_ALLOWED_ENDPOINT_SUFFIXES")))
+    return origin.url
+
+
+def _project_id(env: Mapping[str, str]) -> str | None:
+    project_id = _text(env, "HUAWEICLOUD_SDK_PROJECT_ID")
     if project_id:
         try:
             check_project_id(project_id)
         except ValueError as exc:
             raise ConfigurationError(f"HUAWEICLOUD_SDK_PROJECT_ID {exc}") from None
-    scheduled_groups = env.get("SDRS_SERVER_GROUP_IDS", "").strip()
-    sweep_on_schedule = scheduled_groups.lower() == "all"
+    return project_id
+
+
+def _scheduled_groups(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
+    """(the groups of payload-less scheduled events, whether they sweep the project instead)."""
+    raw = _text(env, "SDRS_SERVER_GROUP_IDS") or ""
+    if raw.lower() == "all":
+        return (), True
+    return parse_group_ids(raw, "SDRS_SERVER_GROUP_IDS"), False
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Read in this order, so that of several problems the same one is reported as it always was."""
+    credentials = _static_credentials(env)
+    secret_arn = _secret_arn(env, static_credentials=credentials is not None)
+    endpoint, project_id = _endpoint(env), _project_id(env)
+    ttl, port = (
+        _number(env, "SDRS_CREDENTIALS_TTL_SECONDS"),
+        _whole_number(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"),
+    )
+    groups, sweep_on_schedule = _scheduled_groups(env)
     return Settings(
-        credentials=Credentials(access_key, secret_key, token) if access_key else None,
+        credentials=credentials,
         endpoint=endpoint,
-        credentials_secret_arn=secret_arn,
-        credentials_ttl=_number(env, "SDRS_CREDENTIALS_TTL_SECONDS", 300.0, 0, 86_400),
-        secrets_extension_port=_integer(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 2773, 1, 65_535),
-        aws_session_token=env.get("AWS_SESSION_TOKEN", "") if secret_arn else "",
         default_project_id=project_id,
-        default_server_group_ids=()
-        if sweep_on_schedule
-        else parse_group_ids(scheduled_groups, "SDRS_SERVER_GROUP_IDS"),
+        default_server_group_ids=groups,
+        credentials_secret_arn=secret_arn,
+        credentials_ttl=ttl,
+        secrets_extension_port=port,
+        aws_session_token=env.get("AWS_SESSION_TOKEN", "") if secret_arn else "",
         sweep_on_schedule=sweep_on_schedule,
         force_dry_run=_flag(env, "SDRS_DRY_RUN"),
-        connect_timeout=_number(env, "SDRS_CONNECT_TIMEOUT", 5.0, 0.1, 60),
-        read_timeout=_number(env, "SDRS_READ_TIMEOUT", 30.0, 0.1, 300),
-        max_attempts=_integer(env, "SDRS_MAX_ATTEMPTS", 4, 1, 10),
-        retry_base_delay=_number(env, "SDRS_RETRY_BASE_DELAY_SECONDS", 0.5, 0, 30),
-        retry_max_delay=_number(env, "SDRS_RETRY_MAX_DELAY_SECONDS", 8.0, 0, 120),
-        deadline_margin=_number(env, "SDRS_DEADLINE_MARGIN_SECONDS", 2.0, 0, 60),
-        max_concurrency=_integer(env, "SDRS_MAX_CONCURRENCY", 16, 1, 64),
-        max_failed_tasks=_integer(env, "SDRS_MAX_FAILED_TASKS", 2000, 0, 1_000_000),
-        group_start_margin=_number(env, "SDRS_GROUP_START_MARGIN_SECONDS", 5.0, 0, 300),
-        page_size=_integer(env, "SDRS_PAGE_SIZE", 1000, 1, 1000),
+        connect_timeout=_number(env, "SDRS_CONNECT_TIMEOUT"),
+        read_timeout=_number(env, "SDRS_READ_TIMEOUT"),
+        max_attempts=_whole_number(env, "SDRS_MAX_ATTEMPTS"),
+        retry_base_delay=_number(env, "SDRS_RETRY_BASE_DELAY_SECONDS"),
+        retry_max_delay=_number(env, "SDRS_RETRY_MAX_DELAY_SECONDS"),
+        deadline_margin=_number(env, "SDRS_DEADLINE_MARGIN_SECONDS"),
+        max_concurrency=_whole_number(env, "SDRS_MAX_CONCURRENCY"),
+        max_failed_tasks=_whole_number(env, "SDRS_MAX_FAILED_TASKS"),
+        group_start_margin=_number(env, "SDRS_GROUP_START_MARGIN_SECONDS"),
+        page_size=_whole_number(env, "SDRS_PAGE_SIZE"),
     )
