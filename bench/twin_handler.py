@@ -46,11 +46,12 @@ from handler.sdrs.api import (
     RETRYABLE_STATUSES,
     Deadline,
     FailureJobListing,
+    ListingPage,
     Reply,
     SdrsApiError,
     ServerGroupPage,
     invalid_response,
-    listing_complete,
+    read_listing,
 )
 from handler.sdrs.config import ClientConfig
 from handler.sdrs.credentials import Credentials
@@ -135,18 +136,18 @@ class SdkSdrsApi:
     def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing:
         """Every failed task of one group, all pages (the audit record)."""
         client = self.client(project_id)
-        jobs: list[dict[str, Any]] = []
-        while True:
+
+        def fetch(offset: int) -> ListingPage:
             request = ListFailureJobsRequest(
-                server_group_id=server_group_id, limit=self._config.page_size, offset=len(jobs)
+                server_group_id=server_group_id, limit=self._config.page_size, offset=offset
             )
             response, reply = self._call(client.list_failure_jobs, request, deadline)
             count = response.count
             if type(count) is not int or response.failure_jobs is None:
                 raise invalid_response("the listing was not the expected JSON ({count, failure_jobs})", reply)
-            page = [job.to_dict() for job in response.failure_jobs]  # the SDK's fields only
-            if listing_complete(jobs, page, count, reply):
-                return FailureJobListing(jobs, reply)
+            return count, [job.to_dict() for job in response.failure_jobs], reply  # the SDK's fields only
+
+        return read_listing(fetch)
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply:
         request = DeleteServerGroupFailureJobsRequest(server_group_id=server_group_id)

@@ -93,14 +93,60 @@ class ServerGroupPage:
     reply: Reply
 
 
-def listing_complete(jobs: list[dict[str, Any]], page: list[dict[str, Any]], count: int, reply: Reply) -> bool:
-    """Add one page of a group's failed-task listing to `jobs`; True once all `count` are in.
-    A listing that overshoots its count, or ends before it, is Response.Invalid."""
-    jobs.extend(page)
-    if len(jobs) > count or (not page and len(jobs) < count):
-        problem = "more than its count" if len(jobs) > count else "ended early"
-        raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
-    return len(jobs) == count
+# A group's listing that changes while it is paged is read again from the start this many times
+# at most; then the group is left alone in this run (Listing.Unsettled).
+MAX_LISTING_READS = 3
+ListingPage = tuple[int, list[dict[str, Any]], Reply]  # (count, the page's failed tasks, the answer)
+
+
+class _Changed(Exception):
+    pass
+
+
+def read_listing(fetch: Callable[[int], ListingPage]) -> FailureJobListing:
+    """Every failed task of a group, paged by offset with `fetch(offset)`.
+
+    The audit record must hold every task the DELETE removes. Offset paging while another run
+    deletes can skip tasks: a listing whose `count` moves between pages, or whose page comes back
+    shorter than the first while tasks remain, is read again from the start; after
+    MAX_LISTING_READS reads that never settled, Listing.Unsettled (retryable), and the group is
+    not deleted. A listing that overshoots its count, or ends before it with the count unchanged,
+    is Response.Invalid.
+    """
+    reply: Reply | None = None
+    for _ in range(MAX_LISTING_READS):
+        try:
+            return _read_once(fetch)
+        except _Changed as changed:
+            reply = changed.args[0]
+    assert reply is not None
+    raise SdrsApiError(
+        "Listing.Unsettled",
+        f"the failed-task listing changed while it was read, {MAX_LISTING_READS} times in a row (another run "
+        "deleting or tasks failing meanwhile); the group was not deleted, so that nothing is deleted unaudited",
+        retryable=True,
+        status_code=reply.status_code,
+        request_id=reply.request_id,
+        attempts=reply.attempts,
+    )
+
+
+def _read_once(fetch: Callable[[int], ListingPage]) -> FailureJobListing:
+    count, page, reply = fetch(0)
+    first_count, first_size = count, len(page)
+    jobs = list(page)
+    while True:
+        if count != first_count:
+            raise _Changed(reply)
+        if len(jobs) > count or (not page and len(jobs) < count):
+            problem = "more than its count" if len(jobs) > count else "ended early"
+            raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
+        if len(jobs) == count:
+            return FailureJobListing(jobs, reply)
+        if len(page) < first_size:  # a short page with tasks still to come: some moved under the offset
+            raise _Changed(reply)
+        count, page, reply = fetch(len(jobs))
+        jobs.extend(page)
 
 
 class SdrsApi(Protocol):

@@ -21,13 +21,14 @@ import httpx
 from handler.sdrs.api import (
     Deadline,
     FailureJobListing,
+    ListingPage,
     Reply,
     SdrsApiError,
     ServerGroupPage,
     check_project_id,
     check_server_group_id,
     invalid_response,
-    listing_complete,
+    read_listing,
 )
 from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials, CredentialSource, CredentialsUnavailable
@@ -147,16 +148,14 @@ class SdrsClient:
     def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing:
         """Every failed task of one group, all pages (the audit record)."""
         path = f"/v1/{check_project_id(project_id)}/task-center/failure-jobs"
-        jobs: list[dict[str, Any]] = []
-        while True:
-            query = {
-                "server_group_id": check_server_group_id(server_group_id),
-                "limit": self.page_size,
-                "offset": len(jobs),
-            }
+        group = check_server_group_id(server_group_id)
+
+        def fetch(offset: int) -> ListingPage:
+            query = {"server_group_id": group, "limit": self.page_size, "offset": offset}
             (count, page), reply = self._call_parsed("GET", path, project_id, deadline, _listing("failure_jobs"), query)
-            if listing_complete(jobs, page, count, reply):
-                return FailureJobListing(jobs, reply)
+            return count, page, reply
+
+        return read_listing(fetch)
 
     def server_groups_page(self, project_id: str, offset: int, deadline: Deadline) -> ServerGroupPage:
         """One page of GET /v1/{project_id}/server-groups; `count` tells how many pages there are."""

@@ -18,7 +18,7 @@ import pytest
 import respx
 
 from handler.sdrs import client as client_module
-from handler.sdrs.api import Deadline, SdrsApiError
+from handler.sdrs.api import MAX_LISTING_READS, Deadline, SdrsApiError
 from handler.sdrs.client import PAGE_SIZE, SdrsClient, connect
 from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials
@@ -935,3 +935,63 @@ def test_error_echoing_the_access_key_is_redacted(
     assert "ak not exist" in error.message
     for text in (error.message, str(error), repr(error)):
         assert CREDENTIALS.access_key not in text
+
+
+# --- a listing that changes while it is paged (another run deleting meanwhile) -------------------
+
+
+def test_a_listing_whose_count_moves_is_read_again_from_the_start(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
+) -> None:
+    """1500 tasks, then another run deletes 300 while page 2 is asked for: offset 1000 of what is
+    left skips tasks that moved up. The count moved: read again; the second read is consistent."""
+    jobs = make_failure_jobs(1500, GROUP)
+    route = sdrs_api.get(LIST_URL).mock(
+        side_effect=[
+            listing(1500, jobs[:PAGE_SIZE], "r1"),
+            listing(1200, jobs[PAGE_SIZE:1200], "r2"),  # 200 tasks: with 1000 they make the new count
+            listing(1200, jobs[300:1300], "r3"),
+            listing(1200, jobs[1300:], "r4"),
+        ]
+    )
+
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert [j["job_id"] for j in result.jobs] == [j["job_id"] for j in jobs[300:]]
+    assert [call.request.url.params["offset"] for call in route.calls] == ["0", "1000", "0", "1000"]
+    assert result.last.request_id == "r4"
+
+
+def test_a_short_page_with_tasks_still_to_come_is_read_again(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
+) -> None:
+    jobs = make_failure_jobs(5, GROUP)
+    route = sdrs_api.get(LIST_URL).mock(
+        side_effect=[
+            listing(5, jobs[:2], "r1"),
+            listing(5, jobs[2:3], "r2"),  # shorter than the first page, two still to come
+            listing(5, jobs[:2], "r3"),
+            listing(5, jobs[2:4], "r4"),
+            listing(5, jobs[4:], "r5"),
+        ]
+    )
+    result = make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+    assert result.jobs == jobs
+    assert route.call_count == 5
+
+
+def test_a_listing_that_never_settles_is_unsettled_and_retryable(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
+) -> None:
+    jobs = make_failure_jobs(2000, GROUP)
+    pages = []
+    for n in range(MAX_LISTING_READS):
+        pages += [listing(2000 - n, jobs[:PAGE_SIZE], f"a{n}"), listing(1999 - n, jobs[PAGE_SIZE:1500], f"b{n}")]
+    route = sdrs_api.get(LIST_URL).mock(side_effect=pages)
+
+    with pytest.raises(SdrsApiError) as caught:
+        make_client().list_failure_jobs(PROJECT, GROUP, deadline(clock))
+
+    assert (caught.value.code, caught.value.retryable, caught.value.request_id) == ("Listing.Unsettled", True, "b2")
+    assert "not deleted" in caught.value.message
+    assert route.call_count == 2 * MAX_LISTING_READS

@@ -54,6 +54,7 @@ from handler import app, cleanup, core
 from handler.app import TransientFailure
 from handler.core import Runtime
 from handler.sdrs import client as client_module
+from handler.sdrs.api import MAX_LISTING_READS
 from handler.sdrs.factory import ClientFactory
 from tests.conftest import FakeLambdaContext, ManualClock
 from tests.event_model import eventbridge_event, scheduled_event, sns_event, sqs_event
@@ -323,8 +324,12 @@ def check_requests(inv: Invocation, scope: Scope, facts: Mentioned, sqs: bool) -
     scheme, host, port = expected_origin(inv.env)
     listed: defaultdict[str, set[str]] = defaultdict(set)  # project -> valid ids a listing returned
     audited: set[tuple[str, str]] = set()  # (project, group) a 2xx listing found failed tasks for
-    tries: Counter[tuple[str, str]] = Counter()
-    last_answer: dict[tuple[str, str], Answer | None] = {}
+    tries: Counter[tuple[str, str, int]] = Counter()
+    last_answer: dict[tuple[str, str, int], Answer | None] = {}
+    # A group's listing read again from offset 0 after later pages (it changed while paged) is a new
+    # read, not a retry: at most MAX_LISTING_READS of them.
+    reads: Counter[tuple[str, str]] = Counter()
+    paged: set[tuple[str, str]] = set()
     rejected_at: float | None = None  # the handler's clock when a 401 was answered
     for exchange in inv.api.exchanges:
         request, answer = exchange.request, exchange.answer
@@ -355,6 +360,12 @@ def check_requests(inv: Invocation, scope: Scope, facts: Mentioned, sqs: bool) -
             assert query["limit"] == str(scope.page_size), raw_query
             assert _is_offset(query["offset"]), raw_query
             assert group in scope.groups or (scope.sweep and group in listed[project]), f"audit of unasked {group}"
+            if query["offset"] == "0" and (project, group) in paged:
+                paged.discard((project, group))
+                reads[project, group] += 1
+                assert sqs or reads[project, group] < MAX_LISTING_READS, f"the listing of {group} read too often"
+            elif query["offset"] != "0":
+                paged.add((project, group))
             body = listing_body(answer, "failure_jobs")
             if body is not None and body["failure_jobs"]:
                 audited.add((project, group))
@@ -375,7 +386,7 @@ def check_requests(inv: Invocation, scope: Scope, facts: Mentioned, sqs: bool) -
             if scope.sweep and group not in scope.groups:
                 assert group in listed[project], f"sweep DELETE of {group}, which no listing returned"
             assert (project, group) in audited, f"DELETE of {group} before an audit listing found failed tasks"
-        key = (method, raw)
+        key = (method, raw, reads[project, group] if name == "list_failure_jobs" else 0)
         items = {"list_failure_jobs": "failure_jobs", "list_server_groups": "server_groups"}.get(name)
         if tries[key] and not sqs:  # a repeat is a retry: never after a final answer
             assert not final(last_answer[key], method, items), f"{method} {raw} repeated after {last_answer[key]}"
@@ -459,22 +470,25 @@ def raises_when_it_should(inv: Invocation, result: dict[str, Any], raised: bool,
 
 
 def _listing_pages(inv: Invocation, project: str, group: str) -> list[dict[str, Any]]:
-    """The group's failed-task listing pages, in order: the answers that were the listing JSON
-    (any other answer is retried, or fails the group)."""
-    pages = []
+    """The group's failed-task listing pages of its last read, in order: the answers that were
+    the listing JSON (any other answer is retried, or fails the group). A listing that changed
+    while it was paged is read again from offset 0: the audit record is that last read."""
+    pages: list[dict[str, Any]] = []
     for exchange in inv.api.exchanges:
         request = exchange.request
         if request.method != "GET" or request.url.path != f"/v1/{project}/task-center/failure-jobs":
             continue
         body = listing_body(exchange.answer, "failure_jobs")
         if request.url.params.get("server_group_id") == group and body is not None:
+            if request.url.params.get("offset") == "0":
+                pages = []
             pages.append(body)
     return pages
 
 
 def check_audit_record(result: dict[str, Any], inv: Invocation) -> None:
     """A group's failure_jobs are exactly the failed tasks its listing pages returned; nothing
-    to delete only when the listing said 0 (one invocation, so each group is listed once)."""
+    to delete only when the listing said 0."""
     for group in result["groups"]:
         if group["outcome"] not in ("deleted", "would_delete", "held", "nothing_to_delete"):
             continue
