@@ -5,8 +5,11 @@
     brake:  more failed tasks than allowed in all? delete nothing → every group `held`
     delete: one batch DELETE per group that has failed tasks, concurrently (unless dry run)
 
-No delete is started with less than `group_start_margin` seconds left, and no audit with
-less than twice that: such groups are reported `deferred`, for the next run.
+The time budget: a group's audit starts only while the time left covers a listing and the
+delete it may lead to, and a delete only while it covers one call; what a call takes is judged
+from the API's answers so far (SdrsApi.call_time), or fixed by SDRS_GROUP_START_MARGIN_SECONDS
+(a delete needs the margin, an audit twice it). Groups not started are reported `deferred`,
+with the time that was left and the time that was needed.
 """
 
 from __future__ import annotations
@@ -64,10 +67,19 @@ def _pool(request: CleanupRequest, policy: CleanupPolicy) -> AbstractContextMana
 
 @dataclass(frozen=True, slots=True)
 class CleanupPolicy:
-    max_concurrency: int = 16
+    max_concurrency: int
     # The safety brake: a run that would delete more failed tasks than this deletes none.
-    max_failed_tasks: int = 2000
-    group_start_margin: float = 5.0
+    max_failed_tasks: int
+    # None: judged from what the calls take.
+    group_start_margin: float | None
+
+    def delete_needs(self, api: SdrsApi) -> float:
+        return self.group_start_margin if self.group_start_margin is not None else api.call_time()
+
+    def audit_needs(self, api: SdrsApi) -> float:
+        """A listing, and the delete it may lead to: audits stop while there is still time for the
+        deletes, or a run that ran short while auditing would defer every delete, run after run."""
+        return 2 * self.delete_needs(api)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +97,20 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
                 targets, unusable = _discover(request.sweep_project_id, api, deadline, pool)
             except SdrsApiError as error:
                 return _discovery_failed(request.sweep_project_id, error)
+            start = int(len(targets) * request.sweep_start) % max(1, len(targets))
+            targets = targets[start:] + targets[:start]  # fair sweeps: the start moves between runs
         audits = list(pool.map(run.audit, targets))
         found = [(t, a) for t, a in zip(targets, audits, strict=True) if isinstance(a, FailureJobListing) and a.jobs]
         for target, listing in found:
             for job in listing.jobs:
                 logger.info("audit: failed task found", extra={**_ids(target), "failure_job": job})
         results, brake_error = run.act(request, found)
+    audited = list(zip(targets, audits, strict=True))
+    if request.sweep_project_id is not None:  # reported by id, wherever the sweep started
+        audited.sort(key=lambda item: item[0].server_group_id)
     groups = [
         results.get(t) or (a if isinstance(a, GroupResult) else _listed(t, Outcome.NOTHING_TO_DELETE, a))
-        for t, a in zip(targets, audits, strict=True)
+        for t, a in audited
     ]
     return CleanupReport(groups + unusable, brake_error)
 
@@ -106,10 +123,9 @@ class _Run:
     pool: Mapper
 
     def audit(self, target: GroupTarget) -> GroupResult | FailureJobListing:
-        # Audits stop while there is still time for the deletes they lead to: otherwise a run
-        # that runs short while auditing would defer every delete, run after run.
-        if self.deadline.remaining() < 2 * self.policy.group_start_margin:
-            return _deferred(target, [], "not started")
+        left, needed = self.deadline.remaining(), self.policy.audit_needs(self.api)
+        if left < needed:
+            return _deferred(target, [], "not started", left, needed)
         try:
             return self.api.list_failure_jobs(target.project_id, target.server_group_id, self.deadline)
         except SdrsApiError as error:
@@ -176,8 +192,9 @@ def _discover(
 def _delete(
     target: GroupTarget, jobs: list[dict[str, Any]], api: SdrsApi, deadline: Deadline, policy: CleanupPolicy
 ) -> GroupResult:
-    if deadline.remaining() < policy.group_start_margin:
-        return _deferred(target, jobs, "audited but not deleted")
+    left, needed = deadline.remaining(), policy.delete_needs(api)
+    if left < needed:
+        return _deferred(target, jobs, "audited but not deleted", left, needed)
     try:
         reply = api.delete_group_failure_jobs(target.project_id, target.server_group_id, deadline)
     except SdrsApiError as error:
@@ -239,9 +256,15 @@ def _result(
     )
 
 
-def _deferred(target: GroupTarget, jobs: list[dict[str, Any]], what: str) -> GroupResult:
-    message = f"{what}: too little invocation time left; the next run picks this group up"
-    logger.warning("protection group deferred", extra={**_ids(target), "reason": message})
+def _deferred(target: GroupTarget, jobs: list[dict[str, Any]], what: str, left: float, needed: float) -> GroupResult:
+    message = (
+        f"{what}: too little invocation time left ({left:.2f}s left, {needed:.2f}s needed); "
+        "the next run picks this group up"
+    )
+    logger.warning(
+        "protection group deferred",
+        extra={**_ids(target), "reason": message, "seconds_left": round(left, 3), "seconds_needed": round(needed, 3)},
+    )
     return GroupResult(
         target.project_id,
         target.server_group_id,

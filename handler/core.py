@@ -10,10 +10,12 @@ platform to an `Invocation` and a `Disposition` back to the platform.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from handler.cleanup import CleanupPolicy, invocation_result, run_cleanup
@@ -48,6 +50,7 @@ class Runtime:
 
     sdrs: SdrsProvider
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time  # where a sweep starts when no schedule says when
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,55 @@ def should_retry(result: InvocationResult, retry: Retry) -> bool:
     return retry is not Retry.TIMER and result.count(Outcome.DEFERRED) > 0
 
 
+# The deadline margin when SDRS_DEADLINE_MARGIN_SECONDS is unset: a tenth of the time given, within
+# these bounds (returning the result takes milliseconds; a long run keeps more in reserve).
+AUTO_MARGIN_BOUNDS = (0.2, 2.0)
+
+
+def deadline_margin(settings: Settings | None, remaining: float) -> float:
+    if settings is not None and settings.deadline_margin is not None:
+        return settings.deadline_margin
+    low, high = AUTO_MARGIN_BOUNDS
+    return min(high, max(low, remaining / 10))
+
+
+def _deadline(invocation: Invocation, settings: Settings | None) -> Deadline:
+    margin = deadline_margin(settings, invocation.remaining_seconds)
+    return Deadline(invocation.remaining_seconds, margin, invocation.runtime.clock)
+
+
+def sweep_start(scheduled_at: str | None, rotation_hours: float, wall_clock: Callable[[], float]) -> float:
+    """Where a sweep starts in its sorted groups, as a fraction: the scheduled time's position in
+    a window of `rotation_hours` (0: always the first). Runs spread over the window start at
+    points spread round the groups, so if each run gets through at least its share of them
+    (interval / window), every group is reached within one window of runs."""
+    if rotation_hours <= 0:
+        return 0.0
+    moment = wall_clock()
+    if scheduled_at:
+        with contextlib.suppress(ValueError):  # not a time (the field is the caller's): the wall clock
+            moment = datetime.fromisoformat(scheduled_at).timestamp()
+    window = rotation_hours * 3600
+    return (moment % window) / window
+
+
+def with_retry_meaning(result: InvocationResult, retry: Retry) -> InvocationResult:
+    """`retryable` is true only where a retry of the same event will happen (or, for a caller
+    that reads the result, can help). Groups a timer run deferred wait for the next run: nothing
+    retries them, so they are not retryable."""
+    if retry is not Retry.TIMER or not result.count(Outcome.DEFERRED):
+        return result
+    groups = [
+        replace(g, error=replace(g.error, retryable=False)) if g.outcome is Outcome.DEFERRED and g.error else g
+        for g in result.groups
+    ]
+    error = result.error
+    if error is not None and error.type in (ErrorType.DEADLINE, ErrorType.GROUP_FAILURES):
+        transient = any(g.outcome is Outcome.FAILED and g.error and g.error.retryable for g in groups)
+        error = replace(error, retryable=transient)
+    return replace(result, groups=groups, error=error)
+
+
 def handle(invocation: Invocation) -> Disposition:
     """Validate, clean, report. Every failure is in the result; nothing raises."""
     if is_sqs_event(invocation.event):
@@ -112,8 +164,8 @@ def _single(invocation: Invocation) -> tuple[InvocationResult, Retry]:
         return _refusal(exc), Retry.NONE
     if parsed.correlation_id:
         logger.set_correlation_id(parsed.correlation_id)
-    deadline = Deadline(invocation.remaining_seconds, settings.deadline_margin, invocation.runtime.clock)
-    return _execute(parsed, settings, deadline, invocation.runtime.sdrs), parsed.retry
+    deadline = _deadline(invocation, settings)
+    return with_retry_meaning(_execute(parsed, settings, deadline, invocation.runtime), parsed.retry), parsed.retry
 
 
 def _batch(invocation: Invocation) -> Disposition:
@@ -129,14 +181,13 @@ def _batch(invocation: Invocation) -> Disposition:
         settings: Settings | ConfigurationError = load_settings(invocation.env)
     except ConfigurationError as exc:
         settings = exc
-    margin = settings.deadline_margin if isinstance(settings, Settings) else 0.0
-    deadline = Deadline(invocation.remaining_seconds, margin, invocation.runtime.clock)
+    deadline = _deadline(invocation, settings if isinstance(settings, Settings) else None)
     records: list[tuple[str, InvocationResult]] = []
     failed: list[str] = []
     for record in invocation.event["Records"]:
         message_id = record["messageId"]
         try:
-            result = _record(record["body"], settings, deadline, invocation.runtime.sdrs)
+            result = _record(record["body"], settings, deadline, invocation.runtime)
         except Exception:  # a bug must not lose the other records: this one goes back to the queue
             logger.exception("SQS record failed unexpectedly", extra={"message_id": message_id})
             failed.append(message_id)
@@ -154,7 +205,7 @@ def _batch(invocation: Invocation) -> Disposition:
 
 
 def _record(
-    body: str, settings: Settings | ConfigurationError, deadline: Deadline, sdrs: SdrsProvider
+    body: str, settings: Settings | ConfigurationError, deadline: Deadline, runtime: Runtime
 ) -> InvocationResult:
     if isinstance(settings, ConfigurationError):
         return _refused("sqs", ErrorType.CONFIGURATION, str(settings))
@@ -162,12 +213,15 @@ def _record(
         parsed = parse_sqs_body(body, _defaults(settings))
     except (InvalidEvent, NeedsConfiguration) as exc:
         return _refusal(exc)
-    return _execute(parsed, settings, deadline, sdrs)
+    return with_retry_meaning(_execute(parsed, settings, deadline, runtime), parsed.retry)
 
 
-def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline, sdrs: SdrsProvider) -> InvocationResult:
+def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline, runtime: Runtime) -> InvocationResult:
     """Clean what a validated event asks for; every failure is in the result."""
     request = replace(parsed.request, dry_run=True) if settings.force_dry_run else parsed.request
+    if request.sweep_project_id is not None:
+        start = sweep_start(parsed.scheduled_at, settings.sweep_rotation_hours, runtime.wall_clock)
+        request = replace(request, sweep_start=start)
     logger.info(
         "cleanup requested",
         extra={
@@ -180,7 +234,7 @@ def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline, sdrs: 
     if not request.has_work:
         return InvocationResult(parsed.trigger, request.dry_run)
     try:
-        api = sdrs(settings)
+        api = runtime.sdrs(settings)
     except ConfigurationError as exc:
         return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc))
     except CredentialsUnavailable as exc:

@@ -29,6 +29,8 @@ class CleanupRequest:
     sweep_project_id: str | None = None
     # Overrides SDRS_MAX_FAILED_TASKS, the safety brake, for this request only.
     max_failed_tasks: int | None = None
+    # Where in its sorted groups a sweep starts, as a fraction of them (fair sweeps).
+    sweep_start: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sweep_project_id is not None:

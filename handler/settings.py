@@ -27,8 +27,9 @@ DOMAIN_RE = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 REGION_HOSTS = {"ap-southeast-2": "sdrs.ap-southeast-3.myhuaweicloud.com"}
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
-Kind = Literal["number", "whole number", "flag", "text"]
-KINDS: tuple[Kind, ...] = ("number", "whole number", "flag", "text")
+Kind = Literal["number", "optional number", "whole number", "flag", "text"]
+KINDS: tuple[Kind, ...] = ("number", "optional number", "whole number", "flag", "text")
+NUMBER_KINDS = ("number", "optional number", "whole number")
 Value = float | int | bool | str | None
 
 
@@ -60,7 +61,7 @@ class Setting:
             return f"the kind is none of {KINDS}"
         if not self.meaning or "|" in self.meaning or "\n" in self.meaning:
             return "the meaning is not one line without '|' (it is a cell of the README's table)"
-        if (self.bounds is not None) != (self.kind in ("number", "whole number")):
+        if (self.bounds is not None) != (self.kind in NUMBER_KINDS):
             return "numbers, and only numbers, have bounds"
         if self.bounds is not None:
             low, high = self.bounds
@@ -87,6 +88,8 @@ class Setting:
         match self.kind:
             case "number":
                 return _parse_number(self, raw)
+            case "optional number":
+                return _parse_optional_number(self, raw)
             case "whole number":
                 return _parse_whole(self, raw)
             case "flag":
@@ -105,6 +108,11 @@ def _parse_number(setting: Setting, raw: str) -> float:
     if not low <= value <= high:
         raise ConfigurationError(f"{setting.name} must be between {low:g} and {high:g}, got {raw[:40]!r}")
     return value
+
+
+def _parse_optional_number(setting: Setting, raw: str) -> float | None:
+    """Blank: None (the code then decides, e.g. from what calls really take)."""
+    return _parse_number(setting, raw) if raw.strip() else None
 
 
 def _parse_whole(setting: Setting, raw: str) -> int:
@@ -197,9 +205,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "SDRS_DEADLINE_MARGIN_SECONDS",
-        "number",
-        "time kept back from Lambda's deadline to return the result",
-        "2",
+        "optional number",
+        "time kept back from the deadline to return the result; unset: a tenth of the time given, 0.2 to 2 s",
+        "",
         (0, 60),
     ),
     Setting(
@@ -218,10 +226,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "SDRS_GROUP_START_MARGIN_SECONDS",
-        "number",
-        "no group or delete starts with less time than this left",
-        "5",
+        "optional number",
+        "no delete starts with less time than this left, no audit with less than twice it; unset: judged from "
+        "what the API's calls take (see Time budget)",
+        "",
         (0, 300),
+    ),
+    Setting(
+        "SDRS_SWEEP_ROTATION_HOURS",
+        "number",
+        "a sweep starts at a point of the sorted groups that moves round them once in this many hours "
+        "(of the scheduled time), so that a project too big for one run is reached in full; 0: always the first",
+        "24",
+        (0, 8_760),
     ),
     Setting("SDRS_PAGE_SIZE", "whole number", "page size of the listings", "1000", (1, 1000)),
 )
@@ -250,6 +267,10 @@ def _declared(name: str, kind: Kind) -> Setting:
 
 def _number(env: Mapping[str, str], name: str) -> float:
     return _parse_number(_declared(name, "number"), env.get(name, ""))
+
+
+def _optional_number(env: Mapping[str, str], name: str) -> float | None:
+    return _parse_optional_number(_declared(name, "optional number"), env.get(name, ""))
 
 
 def _whole_number(env: Mapping[str, str], name: str) -> int:
@@ -283,11 +304,12 @@ class Settings:
     max_attempts: int
     retry_base_delay: float
     retry_max_delay: float
-    deadline_margin: float
+    deadline_margin: float | None  # None: from the time given (handler.core)
     max_concurrency: int
     max_failed_tasks: int
-    group_start_margin: float
+    group_start_margin: float | None  # None: from what the API's calls take (handler.cleanup)
     page_size: int
+    sweep_rotation_hours: float
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -568,9 +590,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         max_attempts=_whole_number(env, "SDRS_MAX_ATTEMPTS"),
         retry_base_delay=_number(env, "SDRS_RETRY_BASE_DELAY_SECONDS"),
         retry_max_delay=_number(env, "SDRS_RETRY_MAX_DELAY_SECONDS"),
-        deadline_margin=_number(env, "SDRS_DEADLINE_MARGIN_SECONDS"),
+        deadline_margin=_optional_number(env, "SDRS_DEADLINE_MARGIN_SECONDS"),
         max_concurrency=_whole_number(env, "SDRS_MAX_CONCURRENCY"),
         max_failed_tasks=_whole_number(env, "SDRS_MAX_FAILED_TASKS"),
-        group_start_margin=_number(env, "SDRS_GROUP_START_MARGIN_SECONDS"),
+        group_start_margin=_optional_number(env, "SDRS_GROUP_START_MARGIN_SECONDS"),
+        sweep_rotation_hours=_number(env, "SDRS_SWEEP_ROTATION_HOURS"),
         page_size=_whole_number(env, "SDRS_PAGE_SIZE"),
     )

@@ -46,6 +46,8 @@ class ParsedEvent:
     request: CleanupRequest
     retry: Retry
     correlation_id: str | None = None
+    # When a timer meant the run to happen (ISO 8601, as the event says it): where a sweep starts.
+    scheduled_at: str | None = None
 
 
 def _asynchronous(request: CleanupRequest) -> Retry:
@@ -328,14 +330,14 @@ def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
             )
         if defaults.sweep_on_schedule:
             sweep = CleanupRequest(sweep_project_id=_default_project(defaults, "eventbridge_scheduled"))
-            return ParsedEvent("eventbridge_scheduled", sweep, Retry.TIMER, envelope.id)
+            return ParsedEvent("eventbridge_scheduled", sweep, Retry.TIMER, envelope.id, envelope.time)
         if not defaults.scheduled_server_group_ids:
             raise NeedsConfiguration(
                 "a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set", "eventbridge_scheduled"
             )
         project_id = _default_project(defaults, "eventbridge_scheduled")
         targets = tuple(GroupTarget(project_id, gid) for gid in defaults.scheduled_server_group_ids)
-        return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), Retry.TIMER, envelope.id)
+        return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), Retry.TIMER, envelope.id, envelope.time)
     detail = envelope.detail
     if isinstance(detail, str):
         detail = _json_message(detail, "eventbridge", "detail")
@@ -433,8 +435,8 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
         return _cloudwatch_alarm(event, defaults)
     request, direct = _direct(event, "direct", defaults)
     retry = _asynchronous(request) if direct.raise_on_transient_failure else Retry.NONE
-    correlation_id = direct.scheduler.execution_id if direct.scheduler else None
-    return ParsedEvent("direct", request, retry, correlation_id)
+    scheduler = direct.scheduler or SchedulerContext()
+    return ParsedEvent("direct", request, retry, scheduler.execution_id, scheduler.scheduled_time)
 
 
 def is_sqs_event(event: Any) -> bool:

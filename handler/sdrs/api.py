@@ -152,6 +152,10 @@ def _read_once(fetch: Callable[[int], ListingPage]) -> FailureJobListing:
 class SdrsApi(Protocol):
     """The calls the cleanup needs: `handler.sdrs.client.SdrsClient` is one."""
 
+    def call_time(self) -> float:
+        """The time one call is expected to take at most, judged from the answers so far."""
+        ...
+
     def list_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> FailureJobListing: ...
 
     def delete_group_failure_jobs(self, project_id: str, server_group_id: str, deadline: Deadline) -> Reply: ...

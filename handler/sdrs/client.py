@@ -11,6 +11,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -97,6 +98,30 @@ def connect(
 
 
 _HEADERS = {"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"}
+# No call is expected to take less than this, however fast the answers so far.
+MIN_CALL_TIME = 0.1
+CALL_TIMES_KEPT = 32
+
+
+class CallTimes:
+    """How long the API's answers take, for the time budget: twice the slowest of the last few
+    attempts (this invocation's and, in a warm container, the earlier ones'), within
+    [MIN_CALL_TIME, `ceiling`] (the attempt's timeouts); `prior` before any answer."""
+
+    def __init__(self, prior: float, ceiling: float) -> None:
+        self._prior, self._ceiling = prior, ceiling
+        self._recent: deque[float] = deque(maxlen=CALL_TIMES_KEPT)
+        self._lock = threading.Lock()
+
+    def record(self, seconds: float) -> None:
+        with self._lock:
+            self._recent.append(seconds)
+
+    def estimate(self) -> float:
+        with self._lock:
+            if not self._recent:
+                return self._prior
+            return min(self._ceiling, max(MIN_CALL_TIME, 2 * max(self._recent)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +160,11 @@ class SdrsClient:
         self._rejected: dict[Credentials, float] = {}
         self._accepted: set[Credentials] = set()
         self._first_use = threading.Lock()
+        timeout = connection.timeout
+        self._call_times = CallTimes(retry.min_attempt_time, (timeout.connect or 0.0) + (timeout.read or 0.0))
+
+    def call_time(self) -> float:
+        return self._call_times.estimate()
 
     @property
     def credentials(self) -> CredentialSource:
@@ -223,7 +253,7 @@ class SdrsClient:
     def _budget(self, deadline: Deadline, attempt: int) -> float:
         """The time this attempt may take; Deadline.Exceeded when there is too little for one."""
         budget = deadline.remaining()
-        if budget < self._retry.min_attempt_time:
+        if budget < self.call_time():
             raise SdrsApiError(
                 "Deadline.Exceeded",
                 f"not enough invocation time left to call the API ({budget:.1f}s)",
@@ -262,7 +292,7 @@ class SdrsClient:
         if not failure.retryable or attempt >= self._retry.max_attempts:
             raise failure
         delay = wait if wait is not None else self._retry.backoff(attempt, self._rng)
-        if deadline.remaining() - delay < self._retry.min_attempt_time:
+        if deadline.remaining() - delay < self.call_time():
             failure.message += f" (gave up after {attempt} attempts: invocation time running out)"
             raise failure
         self._sleep(delay)
@@ -328,13 +358,18 @@ class SdrsClient:
             headers={**_HEADERS, "X-Project-Id": call.project_id},
             extensions={"timeout": timeout.as_dict()},
         )
+        signed = connection.auth.sign_request(request, credentials)
+        started = self._clock()
         ends = time.monotonic() + budget
-        response = connection.transport.handle_request(connection.auth.sign_request(request, credentials))
-        response.stream = _Bounded(response.stream, ends, request)
         try:
-            response.read()
+            response = connection.transport.handle_request(signed)
+            response.stream = _Bounded(response.stream, ends, request)
+            try:
+                response.read()
+            finally:
+                response.close()
         finally:
-            response.close()
+            self._call_times.record(self._clock() - started)
         return response
 
 

@@ -14,7 +14,8 @@ class RetryPolicy:
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
-    # An attempt is not started with less time than this left before the deadline.
+    # Before any answer has been timed, an attempt is not started with less time than this left
+    # (then: the time calls really take, handler.sdrs.client.CallTimes).
     min_attempt_time: float = 1.0
 
     def backoff(self, attempt: int, rng: Callable[[], float]) -> float:

@@ -76,6 +76,7 @@ def make_client(clock: ManualClock) -> Iterator[Callable[..., SdrsClient]]:
             sleep=clock.sleep,
             rng=rng or SequenceRng([0.5]),
             page_size=page_size,
+            clock=clock,  # the deadline's: calls are timed as the deadline counts
         )
         made.append(client)
         return client
@@ -606,9 +607,15 @@ def test_retry_after_beyond_the_deadline_gives_up_without_sleeping(
 def test_backoff_beyond_the_deadline_gives_up_without_sleeping(
     sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
-    """2.5 s left, a 2 s backoff would leave less than min_attempt_time (1 s): stop now."""
+    """2.5 s left; the 502 took 0.5 s, so a call is expected to take up to 1 s; a 2 s backoff
+    would leave 0 s: stop now."""
     policy = RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=8.0, min_attempt_time=1.0)
-    route = sdrs_api.delete(DELETE_URL).mock(return_value=sdrs_error(502))
+
+    def slow_502(request: httpx.Request) -> httpx.Response:
+        clock.advance(0.5)
+        return sdrs_error(502)
+
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=slow_502)
 
     with pytest.raises(SdrsApiError) as caught:
         make_client(policy, SequenceRng([1.0])).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 2.5))
@@ -622,7 +629,8 @@ def test_backoff_beyond_the_deadline_gives_up_without_sleeping(
 def test_retries_stop_when_slow_answers_use_up_the_time(
     sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
-    """Each 503 takes 4 s (or its read timeout, if shorter) of fake time; 10 s in all."""
+    """Each 503 takes 4 s (or its read timeout, if shorter) of fake time; 10 s in all. After the
+    first, a call is expected to take up to 8 s: with under 6 s left, no second attempt starts."""
     start = clock.now
 
     def slow_503(request: httpx.Request) -> httpx.Response:
@@ -636,8 +644,9 @@ def test_retries_stop_when_slow_answers_use_up_the_time(
             PROJECT, GROUP, deadline(clock, 10.0)
         )
 
-    assert 1 < route.call_count < 10
+    assert route.call_count == 1
     assert caught.value.retryable is True
+    assert "time running out" in caught.value.message
     assert clock.now - start <= 10.0
 
 
@@ -946,7 +955,9 @@ def test_a_listing_whose_count_moves_is_read_again_from_the_start(
     """1500 tasks, then another run deletes 300 while page 2 is asked for: offset 1000 of what is
     left skips tasks that moved up. The count moved: read again; the second read is consistent."""
     jobs = make_failure_jobs(1500, GROUP)
-    route = sdrs_api.get(LIST_URL).mock(
+    route = sdrs_api.get(
+        LIST_URL
+    ).mock(
         side_effect=[
             listing(1500, jobs[:PAGE_SIZE], "r1"),
             listing(1200, jobs[PAGE_SIZE:1200], "r2"),  # 200 tasks: with 1000 they make the new count
@@ -966,7 +977,9 @@ def test_a_short_page_with_tasks_still_to_come_is_read_again(
     sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
 ) -> None:
     jobs = make_failure_jobs(5, GROUP)
-    route = sdrs_api.get(LIST_URL).mock(
+    route = sdrs_api.get(
+        LIST_URL
+    ).mock(
         side_effect=[
             listing(5, jobs[:2], "r1"),
             listing(5, jobs[2:3], "r2"),  # shorter than the first page, two still to come
@@ -995,3 +1008,42 @@ def test_a_listing_that_never_settles_is_unsettled_and_retryable(
     assert (caught.value.code, caught.value.retryable, caught.value.request_id) == ("Listing.Unsettled", True, "b2")
     assert "not deleted" in caught.value.message
     assert route.call_count == 2 * MAX_LISTING_READS
+
+
+def test_a_backoff_that_leaves_time_for_a_call_as_fast_as_the_last_is_taken(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
+) -> None:
+    """2.5 s left, answers in no time: after a 2 s backoff, 0.5 s is plenty for one more call."""
+    policy = RetryPolicy(max_attempts=5, base_delay=2.0, max_delay=8.0, min_attempt_time=1.0)
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=[sdrs_error(502), httpx.Response(204)])
+
+    reply = make_client(policy, SequenceRng([1.0])).delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 2.5))
+
+    assert (reply.status_code, reply.attempts, route.call_count) == (204, 2, 2)
+    assert clock.sleeps == [2.0]
+
+
+def test_before_any_answer_an_attempt_needs_the_prior_then_what_calls_take(
+    sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock
+) -> None:
+    client = make_client(RetryPolicy(min_attempt_time=1.0))
+    assert client.call_time() == 1.0  # nothing timed yet
+    with pytest.raises(SdrsApiError) as caught:
+        client.delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 0.9))
+    assert (caught.value.code, caught.value.attempts) == ("Deadline.Exceeded", 0)
+
+    def answer_in(seconds: float) -> Callable[[httpx.Request], httpx.Response]:
+        def answer(request: httpx.Request) -> httpx.Response:
+            clock.advance(seconds)
+            return httpx.Response(204)
+
+        return answer
+
+    route = sdrs_api.delete(DELETE_URL).mock(side_effect=answer_in(0.02))
+    client.delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 5.0))
+    assert client.call_time() == 0.1  # twice 0.02 s, but never below MIN_CALL_TIME
+    client.delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 0.3))  # now 0.3 s is enough
+    route.side_effect = answer_in(3.0)
+    client.delete_group_failure_jobs(PROJECT, GROUP, deadline(clock, 5.0))
+    assert client.call_time() == 6.0  # the slowest of the recent calls, twice
+    assert route.call_count == 3

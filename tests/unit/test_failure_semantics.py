@@ -284,10 +284,13 @@ def test_plain_direct_request_reports_a_retryable_failure(
 
 
 def test_too_little_time_to_start_defers_the_group(
-    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any
+    runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2.5 s left, less the 2 s deadline margin, is under the 5 s group start margin: the
-    group is not started (deferred, no request) rather than failed."""
+    """2.5 s left, less the 2 s deadline margin, is under the 5 s group start margin (both set:
+    explicit margins win over the budget judged from call times): the group is not started
+    (deferred, no request) rather than failed."""
+    monkeypatch.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "5")
+    monkeypatch.setenv("SDRS_DEADLINE_MARGIN_SECONDS", "2")
     lambda_context.remaining_millis = 2_500
     result = lambda_handler({"server_group_id": G}, lambda_context, runtime=runtime)  # direct: returns
     (group,) = result["groups"]
@@ -310,9 +313,11 @@ def test_too_little_time_to_start_defers_the_group(
 def test_out_of_time_before_any_call(
     runtime: Runtime, env: Any, fake_sdrs: FakeSdrs, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With no group start margin the group is started, but 0.5 s is less than one attempt
-    needs: the client gives up before sending anything (failed, retryable)."""
+    """With no group start margin the group is started, but 0.5 s (2.5 s less the 2 s deadline
+    margin) is less than one attempt needs before any call was timed (1 s): the client gives up
+    before sending anything (failed, retryable)."""
     monkeypatch.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "0")
+    monkeypatch.setenv("SDRS_DEADLINE_MARGIN_SECONDS", "2")
     lambda_context.remaining_millis = 2_500  # less than the margin plus one attempt
     result = lambda_handler({"server_group_id": G}, lambda_context, runtime=runtime)
     (group,) = result["groups"]

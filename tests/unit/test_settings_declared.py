@@ -32,7 +32,7 @@ from handler.settings import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-NUMERIC = ("number", "whole number")
+NUMERIC = ("number", "optional number", "whole number")
 # The Settings attribute each number and flag fills (load_settings is the one place that says so).
 ATTRIBUTES = {
     "SDRS_CREDENTIALS_TTL_SECONDS": "credentials_ttl",
@@ -48,6 +48,7 @@ ATTRIBUTES = {
     "SDRS_MAX_FAILED_TASKS": "max_failed_tasks",
     "SDRS_GROUP_START_MARGIN_SECONDS": "group_start_margin",
     "SDRS_PAGE_SIZE": "page_size",
+    "SDRS_SWEEP_ROTATION_HOURS": "sweep_rotation_hours",
 }
 # Where template.yaml deliberately allows less than the code accepts: {variable: (MinValue, MaxValue)}.
 TEMPLATE_NARROWER = {
@@ -89,7 +90,8 @@ def test_an_empty_environment_loads_the_declared_defaults() -> None:
     for name, attribute in ATTRIBUTES.items():
         value = getattr(settings, attribute)
         assert value == default_of(name), name
-        assert type(value) is {"number": float, "whole number": int, "flag": bool}[DECLARED[name].kind], name
+        kinds = {"number": float, "optional number": type(None), "whole number": int, "flag": bool}
+        assert type(value) is kinds[DECLARED[name].kind], name
     assert (settings.credentials, settings.endpoint, settings.default_project_id) == (None, None, None)
     assert (settings.default_server_group_ids, settings.sweep_on_schedule) == ((), False)
     assert allowed_suffixes(None) == (default_of("SDRS_ALLOWED_ENDPOINT_SUFFIXES"),) == ("myhuaweicloud.com",)
@@ -100,7 +102,9 @@ def test_the_typed_defaults() -> None:
     assert number_default("SDRS_RETRY_BASE_DELAY_SECONDS") == 0.5
     assert number_default("SDRS_RETRY_MAX_DELAY_SECONDS") == 8.0
     assert (whole_default("SDRS_MAX_CONCURRENCY"), whole_default("SDRS_MAX_FAILED_TASKS")) == (16, 2000)
-    assert number_default("SDRS_GROUP_START_MARGIN_SECONDS") == 5.0
+    assert default_of("SDRS_GROUP_START_MARGIN_SECONDS") is None  # judged from the calls' times
+    assert default_of("SDRS_DEADLINE_MARGIN_SECONDS") is None  # a tenth of the time given, 0.2-2 s
+    assert number_default("SDRS_SWEEP_ROTATION_HOURS") == 24.0
     assert default_of("SDRS_DRY_RUN") is False
     assert default_of("SDRS_REGION") is None
     with pytest.raises(TypeError, match="whole number"):
@@ -185,9 +189,11 @@ def test_every_declared_default_is_within_its_own_bounds() -> None:
     for setting in SETTINGS:
         value = setting.parse("")
         assert value == default_of(setting.name)
-        if setting.bounds is not None:
+        if setting.bounds is not None and setting.kind != "optional number":
             assert isinstance(value, int | float)
             assert setting.bounds[0] <= value <= setting.bounds[1], setting.name
+        if setting.kind == "optional number":
+            assert value is None, setting.name  # unset: the code decides
 
 
 # --- the README ---------------------------------------------------------------------------------

@@ -78,7 +78,10 @@ def test_mixed_batch(
     """Six records, handled in order, sharing one deadline:
     0 cleans A; 1 is not valid; 2's DELETE answers 503 until the attempts run out; 3's
     DELETE is refused for good (SDRS.1013); 4 and 5 (a sweep) come after the clock jumped
-    to 2 s before the deadline, too late to start any group."""
+    to 2 s before the deadline, too late to start any group (the margins are set: explicit
+    margins win over the budget judged from call times)."""
+    env.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "5")
+    env.setenv("SDRS_DEADLINE_MARGIN_SECONDS", "2")
     clock = handler_clock
     lambda_context.remaining_millis = 60_000  # deadline at 58 s on the manual clock
     sweep_ids = sweep_group_ids(2, "sqs")

@@ -611,8 +611,12 @@ def test_all_in_the_setting_does_not_widen_other_events(
 @pytest.fixture
 def clock(env: pytest.MonkeyPatch, fake_sdrs: FakeSdrs, handler_clock: ManualClock) -> ManualClock:
     """Every request takes one second of the handler's (manual) time; one request at a
-    time, so which group starts when is exact."""
+    time, so which group starts when is exact. The margins are set explicitly (they win over the
+    budget judged from call times, tests/unit/test_budget.py), and sweeps start at the first group."""
     env.setenv("SDRS_MAX_CONCURRENCY", "1")
+    env.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "5")
+    env.setenv("SDRS_DEADLINE_MARGIN_SECONDS", "2")
+    env.setenv("SDRS_SWEEP_ROTATION_HOURS", "0")
     fake_sdrs.on_request = lambda request: handler_clock.advance(1.0)
     return handler_clock
 
@@ -641,12 +645,17 @@ def test_deadline_mid_audit_defers_the_rest(
     ]
     for group in result["groups"]:
         if group["outcome"] == "deferred":
-            assert (group["error"]["code"], group["error"]["retryable"]) == ("Deadline.Deferred", True)
+            # A timer's deferred groups wait for its next run: nothing retries this one.
+            assert (group["error"]["code"], group["error"]["retryable"]) == ("Deadline.Deferred", False)
             assert group["attempts"] == 0
     assert sorted(r.server_group_id or "" for r in fake_sdrs.calls(kind="failure_jobs")) == ids[:4]
     assert sorted(r.server_group_id or "" for r in fake_sdrs.calls("DELETE")) == [ids[0], ids[2]]
     assert clock.now == 7.0
-    assert (result["ok"], result["error"]["type"], result["error"]["retryable"]) == (False, "deadline", True)
+    assert (result["ok"], result["error"]["type"], result["error"]["retryable"]) == (
+        False,
+        "deadline",
+        False,
+    )  # the next timer run picks them up
     assert "2 of 6 groups deferred" in result["error"]["message"]
     assert result["summary"] == summary(
         groups_found=6, deleted=2, nothing_to_delete=2, deferred=2, failed_tasks_deleted=2 + 3
@@ -707,15 +716,18 @@ def test_deadline_mid_delete_defers_the_rest(
     assert [g["outcome"] for g in result["groups"]] == ["deleted"] * 3 + ["deferred"] * 3
     assert [g["server_group_id"] for g in result["groups"]] == ids
     assert [g["failure_jobs"] for g in result["groups"]] == [jobs[gid] for gid in ids]
+    # retryable: true where a retry of the event will happen (a one-off event raises) or can help
+    # (a direct request's caller); false for timer work, which the next run picks up.
+    retried_or_read = raises or event in (SWEEP, NAMED_SIX)
     for group in result["groups"][3:]:
         assert (group["error"]["code"], group["error"]["retryable"], group["attempts"]) == (
             "Deadline.Deferred",
-            True,
+            retried_or_read,
             0,
         )
         assert fake_sdrs.failure_jobs(P, group["server_group_id"]) == jobs[group["server_group_id"]]
     assert [r.server_group_id for r in fake_sdrs.calls("DELETE")] == ids[:3]
-    assert (result["error"]["type"], result["error"]["retryable"]) == ("deadline", True)
+    assert (result["error"]["type"], result["error"]["retryable"]) == ("deadline", retried_or_read)
     assert result["summary"] == summary(groups_found=6, deleted=3, deferred=3, failed_tasks_deleted=1 + 2 + 3)
 
 
@@ -823,5 +835,6 @@ def test_timer_sweep_with_a_permanent_failure_and_deferred_groups_does_not_raise
         "deferred",
     ]
     assert result["groups"][0]["error"]["retryable"] is False
-    assert (result["error"]["type"], result["error"]["retryable"]) == ("group_failures", True)
+    # Nothing retries a timer run, and its next run picks the deferred groups up: not retryable.
+    assert (result["error"]["type"], result["error"]["retryable"]) == ("group_failures", False)
     assert "2 deferred" in result["error"]["message"]
