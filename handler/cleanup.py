@@ -86,6 +86,7 @@ class CleanupPolicy:
 class CleanupReport:
     groups: list[GroupResult]
     error: InvocationError | None = None
+    listed_bytes: int | None = 0  # what the listings with failed tasks weighed (None: not known)
 
 
 def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, policy: CleanupPolicy) -> CleanupReport:
@@ -112,7 +113,8 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
         results.get(t) or (a if isinstance(a, GroupResult) else _listed(t, Outcome.NOTHING_TO_DELETE, a))
         for t, a in audited
     ]
-    return CleanupReport(groups + unusable, brake_error)
+    weights = [listing.body_bytes for _, listing in found]
+    return CleanupReport(groups + unusable, brake_error, None if 0 in weights else sum(weights))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,4 +324,4 @@ def invocation_result(trigger: str, dry_run: bool, report: CleanupReport) -> Inv
     elif error is None and deferred:
         message = f"{deferred} of {len(report.groups)} groups deferred: too little invocation time left to start them"
         error = InvocationError(ErrorType.DEADLINE, message, retryable=True)
-    return InvocationResult(trigger, dry_run, report.groups, error)
+    return InvocationResult(trigger, dry_run, report.groups, error, report.listed_bytes)

@@ -150,7 +150,7 @@ def handle(invocation: Invocation) -> Disposition:
         return _batch(invocation)
     result, retry = _single(invocation)
     logger.info("invocation finished", extra={"ok": result.ok, "trigger": result.trigger, "summary": result.summary()})
-    return Disposition(fit_response(result.to_dict()), (result,), should_retry(result, retry))
+    return Disposition(fit_response(result.to_dict(), result.listed_bytes), (result,), should_retry(result, retry))
 
 
 def _single(invocation: Invocation) -> tuple[InvocationResult, Retry]:
@@ -201,7 +201,9 @@ def _batch(invocation: Invocation) -> Disposition:
         "trigger": "sqs",
         "records": [{"message_id": message_id, **result.to_dict()} for message_id, result in records],
     }
-    return Disposition(fit_response(body), tuple(result for _, result in records), failed_items=tuple(failed))
+    weights = [result.listed_bytes for _, result in records]
+    weight = None if None in weights else sum(w or 0 for w in weights)
+    return Disposition(fit_response(body, weight), tuple(result for _, result in records), failed_items=tuple(failed))
 
 
 def _record(
@@ -261,8 +263,10 @@ def _refused(trigger: str, kind: ErrorType, message: str, retryable: bool = Fals
 # Lambda refuses a response over 6 MB (the invocation then fails after the deletes were
 # done); the audit record is in the logs, so an oversized response drops the task lists.
 MAX_RESPONSE_BYTES = 5_000_000
-# A failed task takes about 450 bytes in the response: below this many, no need to measure.
-_TASKS_BEFORE_MEASURING = 4_000
+# A result's size as Lambda serialises it, from what its failed tasks weighed as the API sent them:
+# JSON escapes (\uXXXX for UTF-8 bytes) and separators make it at most about three times that,
+# plus a few hundred bytes per group.
+_WEIGHT_FACTOR, _BYTES_PER_GROUP, _BYTES_OF_THE_REST = 3, 600, 20_000
 
 
 def _groups_in(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -270,17 +274,35 @@ def _groups_in(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from record.get("groups", [])
 
 
-def fit_response(payload: dict[str, Any], limit: int = MAX_RESPONSE_BYTES) -> dict[str, Any]:
-    if sum(len(g["failure_jobs"]) for g in _groups_in(payload)) < _TASKS_BEFORE_MEASURING:
+def fit_response(
+    payload: dict[str, Any], listed_bytes: int | None = None, limit: int = MAX_RESPONSE_BYTES
+) -> dict[str, Any]:
+    """The payload, or, when it would be over `limit`, the payload without its failure_jobs lists
+    (their counts stay). A response whose listings weighed little is not measured: its bound
+    (from `listed_bytes`, a running size) is under the limit; any other is measured exactly,
+    and measured again once trimmed."""
+    groups = list(_groups_in(payload))
+    if listed_bytes is not None:
+        bound = _WEIGHT_FACTOR * listed_bytes + _BYTES_PER_GROUP * len(groups) + _BYTES_OF_THE_REST
+        if bound <= limit:
+            return payload
+    size = len(json.dumps(payload, default=str))
+    if size <= limit:
         return payload
-    if len(json.dumps(payload, default=str)) <= limit:
-        return payload
-    for group in _groups_in(payload):
+    for group in groups:
         group["failure_jobs_count"] = len(group["failure_jobs"])
         group["failure_jobs"] = []
     payload["failure_jobs_omitted"] = (
         "the response would exceed Lambda's 6 MB limit: failure_jobs lists are empty here, "
         "failure_jobs_count says how many there were, and every one is in the logs"
     )
-    logger.warning("failure_jobs omitted from the response", extra={"limit_bytes": limit})
+    trimmed = len(json.dumps(payload, default=str))
+    if trimmed > limit:  # groups alone too many to answer: the summary and the logs remain
+        for record in payload.get("records", [payload]):
+            record["groups_omitted"] = len(record.get("groups", []))
+            record["groups"] = []
+        trimmed = len(json.dumps(payload, default=str))
+    logger.warning(
+        "failure_jobs omitted from the response", extra={"limit_bytes": limit, "bytes": size, "trimmed_bytes": trimmed}
+    )
     return payload

@@ -107,6 +107,9 @@ class InvocationResult:
     dry_run: bool = False
     groups: list[GroupResult] = field(default_factory=list)
     error: InvocationError | None = None
+    # What the failed tasks in `groups` weighed as the API sent them (None: not known), so that the
+    # response size guard measures only results that may be near the limit. Not in the result.
+    listed_bytes: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -133,4 +136,6 @@ class InvocationResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, **asdict(self), "summary": self.summary()}
+        result = asdict(self)
+        del result["listed_bytes"]
+        return {"ok": self.ok, **result, "summary": self.summary()}

@@ -65,6 +65,7 @@ class Reply:
     status_code: int
     request_id: str | None
     attempts: int
+    body_bytes: int = 0  # the answer's size, when the client knows it (0: unknown)
 
 
 def invalid_response(message: str, reply: Reply) -> SdrsApiError:
@@ -84,6 +85,8 @@ def invalid_response(message: str, reply: Reply) -> SdrsApiError:
 class FailureJobListing:
     jobs: list[dict[str, Any]]
     last: Reply
+    # What the listing's pages weighed as the API sent them, for the response size guard (0: unknown).
+    body_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,8 @@ def _read_once(fetch: Callable[[int], ListingPage]) -> FailureJobListing:
     count, page, reply = fetch(0)
     first_count, first_size = count, len(page)
     jobs = list(page)
+    weight = reply.body_bytes
+    all_weighed = weight > 0
     while True:
         if count != first_count:
             raise _Changed(reply)
@@ -142,11 +147,13 @@ def _read_once(fetch: Callable[[int], ListingPage]) -> FailureJobListing:
             problem = "more than its count" if len(jobs) > count else "ended early"
             raise invalid_response(f"the failed-task listing {problem}: {len(jobs)} of {count} failed tasks", reply)
         if len(jobs) == count:
-            return FailureJobListing(jobs, reply)
+            return FailureJobListing(jobs, reply, weight if weight and all_weighed else 0)
         if len(page) < first_size:  # a short page with tasks still to come: some moved under the offset
             raise _Changed(reply)
         count, page, reply = fetch(len(jobs))
         jobs.extend(page)
+        weight += reply.body_bytes
+        all_weighed = all_weighed and reply.body_bytes > 0
 
 
 class SdrsApi(Protocol):

@@ -277,7 +277,7 @@ class SdrsClient:
         except (httpx.TransportError, httpx.DecodingError) as exc:
             return _Failed(error_from_transport(exc))
         secrets = self._connection.auth.secrets()
-        reply = Reply(response.status_code, request_id_of(response, secrets), attempt)
+        reply = Reply(response.status_code, request_id_of(response, secrets), attempt, len(response.content))
         if response.is_success and expect_status in (None, response.status_code):
             try:
                 return parse(response, reply), reply
