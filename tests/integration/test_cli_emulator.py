@@ -59,6 +59,26 @@ EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
     "sns-alarm-ok.json": ("sns_alarm", {}),
     "sns-alarm-insufficient-data.json": ("sns_alarm", {}),
     "sns-direct.json": ("sns", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "sns-alarm-metric-math.json": ("sns_alarm", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "cloudwatch-alarm-action.json": ("cloudwatch_alarm", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "cloudwatch-alarm-action-ok.json": ("cloudwatch_alarm", {}),
+    "cloudwatch-alarm-action-metric-math.json": (
+        "cloudwatch_alarm",
+        {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
+    "eventbridge-alarm-state-change.json": ("eventbridge_alarm", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "eventbridge-scheduled-no-version.json": (
+        "eventbridge_scheduled",
+        {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
+    "eventbridge-scheduler-default.json": (
+        "eventbridge_scheduled",
+        {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
+    "scheduler-input-with-context.json": (
+        "direct",
+        {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
     # A sweep: every group of the project (1210 failed tasks in all, under the brake's 2000).
     "direct-sweep.json": (
         "direct",
@@ -84,6 +104,16 @@ EXPECTED_SQS: dict[str, list[tuple[str, bool, dict[str, str], str | None]]] = {
         (SQS_RECORD_IDS[0], False, {DEMO_GROUP_WITH_FAILURES: "deleted"}, None),
         (SQS_RECORD_IDS[1], True, {DEMO_GROUP_CLEAN: "nothing_to_delete"}, None),
         (SQS_RECORD_IDS[2], False, {}, "invalid_event"),  # a path-traversal id: reported, not sent back
+    ],
+    "sqs-sns-envelope.json": [  # SNS envelopes (raw delivery off): a direct request, then an alarm
+        ("79406a00-bf15-46ca-978c-22c3613fcb30", False, {DEMO_GROUP_WITH_FAILURES: "deleted"}, None),
+        ("2e1424d4-f796-459a-8184-9c92662be6da", False, {DEMO_GROUP_CLEAN: "nothing_to_delete"}, None),
+    ],
+    "sqs-sns-envelope-fifo.json": [
+        ("69bc4bbd-ed69-4325-a434-85c3b428ceab", False, {DEMO_GROUP_WITH_FAILURES: "deleted"}, None),
+    ],
+    "sqs-raw-alarm.json": [  # an alarm as the body (raw delivery on)
+        ("059f36b4-87a3-44ab-83d2-661975830a7d", False, {DEMO_GROUP_CLEAN: "nothing_to_delete"}, None),
     ],
 }
 
