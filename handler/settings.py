@@ -241,6 +241,30 @@ SETTINGS: tuple[Setting, ...] = (
         (0, 8_760),
     ),
     Setting("SDRS_PAGE_SIZE", "whole number", "page size of the listings", "1000", (1, 1000)),
+    # The proxies, read as httpx's clients read them (trust_env); also in lower case, which wins
+    # (see Proxies). Never for the secrets extension, on loopback.
+    Setting(
+        "HTTPS_PROXY",
+        "text",
+        "proxy for an `https` endpoint: `http://[user:password@]host[:port]` or `https://…` (no scheme: `http://`); "
+        "`https_proxy` too, which wins",
+    ),
+    Setting(
+        "HTTP_PROXY",
+        "text",
+        "proxy for a plain `http` endpoint (the emulator); `http_proxy` too, which wins",
+    ),
+    Setting(
+        "ALL_PROXY",
+        "text",
+        "proxy for an endpoint of either scheme when the scheme's own variable is unset; `all_proxy` too",
+    ),
+    Setting(
+        "NO_PROXY",
+        "text",
+        "comma-separated hosts, domains (`example.com` and its subdomains, `.example.com` only these), "
+        "IP addresses, `host:port`, or `*`, reached without a proxy; `no_proxy` too",
+    ),
 )
 DECLARED: Mapping[str, Setting] = MappingProxyType({setting.name: setting for setting in SETTINGS})
 
@@ -310,6 +334,8 @@ class Settings:
     group_start_margin: float | None  # None: from what the API's calls take (handler.cleanup)
     page_size: int
     sweep_rotation_hours: float
+    # The proxy the endpoint is reached through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY), or None.
+    proxy: Proxy | None
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -488,6 +514,177 @@ def resolve_endpoint(endpoint: str | None, region: str | None) -> str | None:
     return origin.url if origin else None
 
 
+# --- the proxy ----------------------------------------------------------------------------------
+# Chosen as httpx chooses one for a client with trust_env (httpx._utils.get_environment_proxies
+# and httpx._utils.URLPattern, over urllib.request.getproxies_environment), from the environment
+# the function is given, once, for the endpoint: tests/unit/test_proxy_settings.py checks the
+# choice against httpx's own. Unlike httpx, a value is stripped (blank: unset), only the chosen
+# proxy is checked, and it must be http:// or https:// (no SOCKS); NO_PROXY is read only when a
+# proxy is set.
+
+PROXY_VARIABLES = ("http", "https", "all", "no")
+PROXY_HOST_RE = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?")
+
+
+def redact_userinfo(url: str) -> str:
+    """`url` with whatever could be user info (up to its last '@') shown as `***`."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, separator, rest = "", "", url
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + separator + rest
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Proxy:
+    """The proxy requests to the endpoint go through, and the variable that named it. `url` may
+    hold `user:password@` (httpx sends it as Proxy-Authorization): `str()` and `repr()` show it
+    redacted, and nothing else shows `url`."""
+
+    url: str
+    variable: str
+
+    @property
+    def shown(self) -> str:
+        return redact_userinfo(self.url)
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.shown!r}, variable={self.variable!r})"
+
+    def __str__(self) -> str:
+        return self.shown
+
+
+class _ProxyPattern(NamedTuple):
+    """httpx's URLPattern: scheme "" is any, host "" any, "*.d" under d, "*d" d or under it."""
+
+    scheme: str
+    host: str
+    port: int | None
+
+    @property
+    def priority(self) -> tuple[int, int, int]:  # the most specific first, as httpx sorts them
+        return (0 if self.port is not None else 1, -len(self.host), -len(self.scheme))
+
+    def matches(self, origin: Origin) -> bool:
+        if self.scheme and self.scheme != origin.scheme:
+            return False
+        if self.port is not None and self.port != origin.port:
+            return False
+        if self.host.startswith("*."):
+            host = f".+\\.{re.escape(self.host[2:])}"
+        elif self.host.startswith("*"):
+            host = f"(.+\\.)?{re.escape(self.host[1:])}"
+        else:
+            host = re.escape(self.host)
+        return not self.host or re.fullmatch(host, origin.host) is not None
+
+
+def _proxy_variables(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """{"http"|"https"|"all"|"no": (the variable, its value)}, as urllib.request reads them: any
+    case, then lower case again, which wins (set but empty, it unsets). With REQUEST_METHOD set
+    (CGI), HTTP_PROXY in upper case is ignored (CVE-2016-1000110)."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, value in env.items():
+        key = name.lower()
+        if value and key.endswith("_proxy") and key[:-6] in PROXY_VARIABLES:
+            found[key[:-6]] = (name, value)
+    if "REQUEST_METHOD" in env:
+        found.pop("http", None)
+    for name, value in env.items():
+        if name.endswith("_proxy") and name.lower()[:-6] in PROXY_VARIABLES:
+            if value:
+                found[name.lower()[:-6]] = (name, value)
+            else:
+                found.pop(name.lower()[:-6], None)
+    read: dict[str, tuple[str, str]] = {}
+    for key, (name, value) in found.items():
+        text = _text({name.upper(): value}, name.upper())  # stripped; blank is unset
+        if text:
+            read[key] = (name, text)
+    return read
+
+
+def _no_proxy_pattern(entry: str) -> str:
+    """A NO_PROXY entry as httpx makes it a pattern (curl's rules)."""
+    if "://" in entry:
+        return entry
+    address = entry.split("/")[0]
+    for kind, pattern in ((ipaddress.IPv4Address, "all://{}"), (ipaddress.IPv6Address, "all://[{}]")):
+        try:
+            kind(address)
+        except ValueError:
+            continue
+        return pattern.format(entry)
+    return f"all://{entry}" if entry.lower() == "localhost" else f"all://*{entry}"
+
+
+def _pattern(text: str, source: str) -> _ProxyPattern:
+    wrong = ConfigurationError(
+        f"NO_PROXY must list hosts, domains, IP addresses or URLs, got {redact_userinfo(source)[:80]!r}"
+    )
+    try:
+        origin = _parse_url(text).origin
+    except ConfigurationError:
+        raise wrong from None
+    if "*" in origin.host and not text.isascii():  # httpx refuses a wildcard IDNA name
+        raise wrong
+    host = "" if origin.host == "*" else origin.host
+    return _ProxyPattern("" if origin.scheme == "all" else origin.scheme, host, origin.port)
+
+
+Mount = tuple[_ProxyPattern, tuple[str, str] | None]
+
+
+def _proxy_mounts(variables: Mapping[str, tuple[str, str]]) -> list[Mount]:
+    """[(pattern, (variable, proxy URL) or None for no proxy)], as httpx mounts them: one per
+    pattern (a later one replaces an earlier in its place), the most specific first."""
+    mounts: dict[str, Mount] = {}
+    for scheme in ("http", "https", "all"):
+        if scheme in variables:
+            name, value = variables[scheme]
+            url = value if "://" in value else f"http://{value}"
+            mounts[f"{scheme}://"] = (_ProxyPattern("" if scheme == "all" else scheme, "", None), (name, url))
+    if not mounts:  # no proxy: NO_PROXY changes nothing (httpx would still refuse a malformed one)
+        return []
+    for entry in (part.strip() for part in variables.get("no", ("", ""))[1].split(",")):
+        if entry == "*":
+            return []
+        if entry:
+            text = _no_proxy_pattern(entry)
+            mounts[text] = (_pattern(text, entry), None)
+    return sorted(mounts.values(), key=lambda mount: mount[0].priority)  # stable, as httpx's sort
+
+
+def _checked_proxy(name: str, url: str) -> Proxy:
+    wrong = ConfigurationError(
+        f"{name} must be an http:// or https:// proxy URL with a host, got {redact_userinfo(url)[:80]!r}"
+    )
+    try:
+        parsed = _parse_url(url)
+    except ConfigurationError:
+        raise wrong from None
+    scheme, host, port = parsed.origin
+    named = PROXY_HOST_RE.fullmatch(host) is not None or ":" in host  # a name, an IPv4 or IPv6 address
+    if scheme not in ("http", "https") or not named or (port is not None and not 0 < port < 65_536):
+        raise wrong
+    return Proxy(url, name)
+
+
+def choose_proxy(env: Mapping[str, str], endpoint: str | None) -> Proxy | None:
+    """The proxy for `endpoint` (a loaded one: scheme://host[:port]) by HTTPS_PROXY, HTTP_PROXY,
+    ALL_PROXY and NO_PROXY, in upper or lower case, or None: go direct. Raises ConfigurationError
+    when the chosen proxy is not an http(s) URL with a host, or NO_PROXY has a malformed entry."""
+    if endpoint is None:
+        return None
+    origin = _parse_url(endpoint).origin
+    for pattern, chosen in _proxy_mounts(_proxy_variables(env)):
+        if pattern.matches(origin):
+            return None if chosen is None else _checked_proxy(*chosen)
+    return None
+
+
 # --- the parts of load_settings -----------------------------------------------------------------
 
 
@@ -596,4 +793,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         group_start_margin=_optional_number(env, "SDRS_GROUP_START_MARGIN_SECONDS"),
         sweep_rotation_hours=_number(env, "SDRS_SWEEP_ROTATION_HOURS"),
         page_size=_whole_number(env, "SDRS_PAGE_SIZE"),
+        proxy=choose_proxy(env, endpoint),
     )

@@ -86,13 +86,17 @@ def connect(
     read_timeout: float,
     max_connections: int = 16,
     transport: httpx.BaseTransport | None = None,
+    proxy: str | None = None,
 ) -> Connection:
-    """No connection is opened here: the pool connects on the first request."""
+    """No connection is opened here: the pool connects on the first request. `proxy` (an http(s)
+    URL, maybe with user:password@, chosen from the environment by handler.settings.choose_proxy):
+    every request goes through it; the transport takes nothing from the environment itself, as
+    requests do not go through httpx.Client."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return Connection(
         endpoint=endpoint.rstrip("/"),
         auth=AkSkAuth(credentials),
-        transport=transport or httpx.HTTPTransport(limits=limits),
+        transport=transport or httpx.HTTPTransport(limits=limits, proxy=proxy),
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from handler.sdrs.credentials import Credentials
-from handler.settings import Settings
+from handler.settings import Proxy, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ class SecretReference:
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
     endpoint: str
+    proxy: Proxy | None  # the proxy to the endpoint (its repr hides user info); None: direct
     credentials: Credentials | SecretReference
     connect_timeout: float
     read_timeout: float
@@ -58,6 +59,7 @@ class ClientConfig:
             )
         return cls(
             endpoint=settings.require_endpoint(),
+            proxy=settings.proxy,
             credentials=credentials,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,

@@ -97,6 +97,7 @@ class ClientFactory:
             read_timeout=config.read_timeout,
             max_connections=config.max_connections,
             transport=self._transport,
+            proxy=config.proxy.url if config.proxy else None,
         )
         return SdrsClient(
             connection,

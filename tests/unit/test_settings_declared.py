@@ -74,7 +74,7 @@ def test_the_settings_fields_have_no_defaults_of_their_own() -> None:
 
 def test_every_variable_settings_py_names_is_declared() -> None:
     tree = ast.parse((ROOT / "handler" / "settings.py").read_text())
-    pattern = re.compile(r"(SDRS|HUAWEICLOUD|PARAMETERS_SECRETS)_[A-Z0-9_]+")
+    pattern = re.compile(r"(SDRS|HUAWEICLOUD|PARAMETERS_SECRETS)_[A-Z0-9_]+|(HTTPS?|ALL|NO)_PROXY")
     named = {
         node.value
         for node in ast.walk(tree)
