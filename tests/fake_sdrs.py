@@ -233,6 +233,20 @@ def _unit_test_state(access_key: str, secret_key: str) -> SdrsState:
     )
 
 
+class _StateField[T]:
+    """A FakeSdrs attribute that is its SdrsState's attribute of the same name, read and written through."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, fake: FakeSdrs, owner: type | None = None) -> T:
+        value: T = getattr(fake.state, self.name)
+        return value
+
+    def __set__(self, fake: FakeSdrs, value: T) -> None:
+        setattr(fake.state, self.name, value)
+
+
 class FakeSdrs:
     def __init__(self, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, host: str = SDRS_HOST) -> None:
         self.state = _unit_test_state(access_key, secret_key)
@@ -253,40 +267,13 @@ class FakeSdrs:
 
     # --- the state (SdrsState's, with the unit tests' names) --------------------------------
 
-    @property
-    def access_key(self) -> str:
-        return self.state.access_key
-
-    @access_key.setter
-    def access_key(self, value: str) -> None:
-        self.state.access_key = value
-
-    @property
-    def secret_key(self) -> str:
-        return self.state.secret_key
-
-    @secret_key.setter
-    def secret_key(self, value: str) -> None:
-        self.state.secret_key = value
-
-    @property
-    def server_groups_page_cap(self) -> int:
-        """The server's own largest page of protection groups: it may give less than `limit`."""
-        return self.state.server_groups_page_cap
-
-    @server_groups_page_cap.setter
-    def server_groups_page_cap(self, value: int) -> None:
-        self.state.server_groups_page_cap = value
-
-    @property
-    def on_server_groups_page(self) -> Callable[[str, int], None] | None:
-        """Called with (project, offset) before a protection-group page is answered (e.g. to
-        add a group while the function is reading the listing)."""
-        return self.state.on_server_groups_page
-
-    @on_server_groups_page.setter
-    def on_server_groups_page(self, hook: Callable[[str, int], None] | None) -> None:
-        self.state.on_server_groups_page = hook
+    access_key = _StateField[str]()
+    secret_key = _StateField[str]()
+    # The server's own largest page of protection groups: it may give less than `limit`.
+    server_groups_page_cap = _StateField[int]()
+    # Called with (project, offset) before a protection-group page is answered (e.g. to add a
+    # group while the function is reading the listing).
+    on_server_groups_page = _StateField[Callable[[str, int], None] | None]()
 
     @property
     def in_flight(self) -> int:

@@ -472,16 +472,19 @@ UNUSABLE = [
 ]
 
 
-@pytest.mark.parametrize(("arrange", "problem", "retryable"), UNUSABLE)
+@pytest.fixture(params=[pytest.param(case.values, id=case.id, marks=case.marks) for case in UNUSABLE])
+def unusable(
+    request: pytest.FixtureRequest, extension: FakeSecretsExtension, env: dict[str, str]
+) -> tuple[dict[str, str], str, bool]:
+    """One UNUSABLE case, arranged: the environment it leaves, what the error names, whether it is retryable."""
+    arrange, problem, retryable = request.param
+    return arrange(extension, env), problem, retryable
+
+
 def test_an_unusable_secret_is_a_configuration_error_before_any_request(
-    emulator: SdrsEmulator,
-    extension: FakeSecretsExtension,
-    env: dict[str, str],
-    arrange: Arrange,
-    problem: str,
-    retryable: bool,
+    emulator: SdrsEmulator, extension: FakeSecretsExtension, unusable: tuple[dict[str, str], str, bool]
 ) -> None:
-    env = arrange(extension, env)
+    env, problem, retryable = unusable
 
     result, must_raise = invoke({"server_group_id": DEMO_GROUP_WITH_FAILURES}, env)
 
@@ -496,17 +499,11 @@ def test_an_unusable_secret_is_a_configuration_error_before_any_request(
     assert jobs_left(emulator, DEMO_GROUP_WITH_FAILURES) == 3
 
 
-@pytest.mark.parametrize(("arrange", "problem", "retryable"), UNUSABLE)
 def test_an_unusable_secret_raises_for_a_scheduled_event_only_when_retryable(
-    emulator: SdrsEmulator,
-    extension: FakeSecretsExtension,
-    env: dict[str, str],
-    arrange: Arrange,
-    problem: str,
-    retryable: bool,
-    monkeypatch: pytest.MonkeyPatch,
+    emulator: SdrsEmulator, unusable: tuple[dict[str, str], str, bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {**arrange(extension, env), "SDRS_SERVER_GROUP_IDS": DEMO_GROUP_WITH_FAILURES}
+    arranged, problem, retryable = unusable
+    env = {**arranged, "SDRS_SERVER_GROUP_IDS": DEMO_GROUP_WITH_FAILURES}
 
     returned, raised = call_lambda(scheduled_event(), env, monkeypatch)
 

@@ -42,17 +42,8 @@ import pytest
 from handler import app
 from handler.app import TransientFailure, lambda_handler
 from handler.core import Invocation, handle
-from handler.local.emulator import (
-    DEMO_GROUP_CLEAN,
-    DEMO_GROUP_UNTOUCHED,
-    DEMO_GROUP_WITH_FAILURES,
-    DEMO_PROJECT_ID,
-    EmulatorState,
-    Fault,
-    RecordedRequest,
-    SdrsEmulator,
-    common_fault,
-)
+from handler.local import emulator as demo
+from handler.local.emulator import EmulatorState, Fault, RecordedRequest, SdrsEmulator, common_fault
 from handler.models import InvocationResult
 
 pytestmark = pytest.mark.slow  # a loopback server (and subprocesses): not in `make fast`
@@ -62,9 +53,10 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 DISCOVERY, AUDIT, DELETE = "list_server_groups", "list_failure_jobs", "delete_group_failure_jobs"
 CALLS = (DISCOVERY, AUDIT, DELETE)
 
-TARGET = DEMO_GROUP_WITH_FAILURES  # 3 failed tasks: the group the alarm names
-NEIGHBOUR = DEMO_GROUP_UNTOUCHED  # 2 failed tasks: named by no event, found by a sweep
-CLEAN = DEMO_GROUP_CLEAN  # none
+PROJECT = demo.DEMO_PROJECT_ID
+TARGET = demo.DEMO_GROUP_WITH_FAILURES  # 3 failed tasks: the group the alarm names
+NEIGHBOUR = demo.DEMO_GROUP_UNTOUCHED  # 2 failed tasks: named by no event, found by a sweep
+CLEAN = demo.DEMO_GROUP_CLEAN  # none
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 OTHER_GROUP = "00000000-0000-4000-8000-000000000001"  # 5 failed tasks in a project nobody sweeps
 SWEPT = (TARGET, NEIGHBOUR, CLEAN)
@@ -175,11 +167,13 @@ def _cells() -> Iterator[Any]:
 
 
 def _state() -> EmulatorState:
-    state = EmulatorState()
-    state.add_group(DEMO_PROJECT_ID, TARGET, failed_tasks=3, name="pg-web-tier")
-    state.add_group(DEMO_PROJECT_ID, NEIGHBOUR, failed_tasks=2, name="pg-reporting")
-    state.add_group(DEMO_PROJECT_ID, CLEAN, failed_tasks=0, name="pg-db-tier")
+    """The demo inventory without its 1205-task group (SWEPT is the whole project), and a
+    group in another project."""
+    state = demo.demo_state()
+    del state.projects[PROJECT][demo.DEMO_GROUP_MANY_FAILURES]
+    del state.group_names[demo.DEMO_GROUP_MANY_FAILURES]
     state.add_group(OTHER_PROJECT, OTHER_GROUP, failed_tasks=5, name="pg-elsewhere")
+    assert set(state.projects[PROJECT]) == set(SWEPT)
     return state
 
 
@@ -228,7 +222,7 @@ def _assert_clean_traffic(state: EmulatorState, faulted_route: str, sweep: bool)
     assert not state.calls("unknown")
     emulated = [c for c in state.calls() if c.route != faulted_route]
     assert all(c.status != 401 for c in emulated), "every request the emulator answered passed its signature check"
-    assert {c.headers["X-Project-Id"] for c in state.calls()} <= {DEMO_PROJECT_ID}
+    assert {c.headers["X-Project-Id"] for c in state.calls()} <= {PROJECT}
     if not sweep:  # an event naming one group sends nothing about any other
         assert {_group_of(c) for c in state.calls(AUDIT) + state.calls(DELETE)} <= {TARGET}
 
@@ -249,7 +243,7 @@ def test_fault_matrix(
     env = {**emulator.environment(), **ENV, **case.env, **({"SDRS_SERVER_GROUP_IDS": "all"} if sweep else {})}
     requested = set(SWEPT if sweep else (TARGET,))
     before = _counts(emulator)
-    audit_record = state.failure_jobs(DEMO_PROJECT_ID, TARGET)
+    audit_record = state.failure_jobs(PROJECT, TARGET)
 
     started = time.monotonic()
     invocation, must_raise = run(event, case.remaining, env)
@@ -320,7 +314,7 @@ def test_fault_matrix(
     # (unless the fault let the delete through and lost its answer).
     after = _counts(emulator)
     for (project, group_id), count in before.items():
-        cleared = project == DEMO_PROJECT_ID and group_id in requested and outcomes.get(group_id) == "deleted"
+        cleared = project == PROJECT and group_id in requested and outcomes.get(group_id) == "deleted"
         cleared |= case.applied and call == DELETE and group_id == TARGET
         assert after[(project, group_id)] == (0 if cleared else count), (project, group_id)
     _assert_clean_traffic(state, call, sweep)
@@ -427,7 +421,7 @@ def test_trigger_semantics(
         assert error["retryable"] is (situation == "transient" or (situation == "deferred" and not timer))
     after = _counts(emulator)
     for key, count in before.items():
-        deleted = key[0] == DEMO_PROJECT_ID and outcomes.get(key[1]) == "deleted"
+        deleted = key[0] == PROJECT and outcomes.get(key[1]) == "deleted"
         assert after[key] == (0 if deleted else count), key
 
 

@@ -22,7 +22,7 @@ from handler.sdrs.api import MAX_LISTING_READS, Deadline, SdrsApiError
 from handler.sdrs.client import PAGE_SIZE, SdrsClient, connect
 from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials
-from handler.sdrs.signing import ALGORITHM, sign
+from handler.sdrs.signing import ALGORITHM, Signature, sign
 from tests.clock import ManualClock
 from tests.fake_sdrs import make_failure_jobs, signature_problem
 
@@ -538,12 +538,17 @@ def test_retry_after_seconds_is_honoured(
     assert route.call_count == 2
 
 
+def retry_after_date(monkeypatch: pytest.MonkeyPatch, offset: timedelta) -> str:
+    """Pin the client's wall clock and give the HTTP date `offset` from it, as a Retry-After value."""
+    wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    monkeypatch.setattr(client_module.time, "time", wall.timestamp)
+    return format_datetime(wall + offset, usegmt=True)
+
+
 def test_retry_after_http_date_is_honoured(
     sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
-    monkeypatch.setattr(client_module.time, "time", wall.timestamp)
-    when = format_datetime(wall + timedelta(seconds=25), usegmt=True)
+    when = retry_after_date(monkeypatch, timedelta(seconds=25))
     throttled = httpx.Response(429, headers={"Retry-After": when}, json={"error_code": "APIGW.0308", "error_msg": "x"})
     route = sdrs_api.delete(DELETE_URL).mock(side_effect=[throttled, httpx.Response(204)])
 
@@ -558,9 +563,7 @@ def test_retry_after_http_date_is_honoured(
 def test_retry_after_http_date_in_the_past_means_now(
     sdrs_api: respx.Router, make_client: Callable[..., SdrsClient], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wall = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
-    monkeypatch.setattr(client_module.time, "time", wall.timestamp)
-    when = format_datetime(wall - timedelta(minutes=5), usegmt=True)
+    when = retry_after_date(monkeypatch, -timedelta(minutes=5))
     unavailable = httpx.Response(503, headers={"Retry-After": when})
     sdrs_api.delete(DELETE_URL).mock(side_effect=[unavailable, httpx.Response(204)])
 
@@ -835,6 +838,20 @@ _AUTHORIZATION = re.compile(
 )
 
 
+def resign(request: httpx.Request, signed_names: list[str], secret_key: str) -> Signature:
+    """Sign `request` again from what it carries, over the headers it names, with `secret_key`."""
+    return sign(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query.decode(),
+        headers={name: request.headers[name] for name in signed_names},
+        body=request.content,
+        access_key=CREDENTIALS.access_key,
+        secret_key=secret_key,
+        sdk_date=request.headers["X-Sdk-Date"],
+    )
+
+
 def assert_signed(request: httpx.Request) -> None:
     assert request.headers["X-Project-Id"] == PROJECT
     assert request.headers["X-Security-Token"] == CREDENTIALS.security_token
@@ -845,16 +862,7 @@ def assert_signed(request: httpx.Request) -> None:
     signed_names = match["signed"].split(";")
     assert {"host", "x-project-id", "x-sdk-date", "x-security-token"} <= set(signed_names)
     assert request.headers["Host"] == httpx.URL(ENDPOINT).host
-    recomputed = sign(
-        method=request.method,
-        path=request.url.path,
-        query=request.url.query.decode(),
-        headers={name: request.headers[name] for name in signed_names},
-        body=request.content,
-        access_key=CREDENTIALS.access_key,
-        secret_key=CREDENTIALS.secret_key,
-        sdk_date=request.headers["X-Sdk-Date"],
-    )
+    recomputed = resign(request, signed_names, CREDENTIALS.secret_key)
     assert recomputed.signature == match["sig"]
     assert recomputed.authorization == request.headers["Authorization"]
 
@@ -885,16 +893,7 @@ def test_signature_check_detects_a_wrong_secret(
     make_client().delete_group_failure_jobs(PROJECT, GROUP, deadline(clock))
     request = route.calls.last.request
     signed_names = _AUTHORIZATION.fullmatch(request.headers["Authorization"])["signed"].split(";")  # type: ignore[index]
-    other = sign(
-        method=request.method,
-        path=request.url.path,
-        query=request.url.query.decode(),
-        headers={name: request.headers[name] for name in signed_names},
-        body=request.content,
-        access_key=CREDENTIALS.access_key,
-        secret_key="another-secret",
-        sdk_date=request.headers["X-Sdk-Date"],
-    )
+    other = resign(request, signed_names, "another-secret")
     assert other.authorization != request.headers["Authorization"]
 
 

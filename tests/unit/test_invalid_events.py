@@ -14,6 +14,7 @@ import respx
 from handler.app import lambda_handler
 from tests.event_model import alarm_message, eventbridge_event, scheduled_event, sns_event
 from tests.fake_sdrs import GROUP_WITH_FAILURES, PROJECT_ID
+from tests.helpers import change_env
 
 INVALID_DIR = Path(__file__).resolve().parents[2] / "events" / "invalid"
 INVALID_FILES = sorted(INVALID_DIR.glob("*.json"))
@@ -343,11 +344,7 @@ def test_configuration_problem(
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
+    change_env(monkeypatch, env)
     result = lambda_handler(event, lambda_context)
     assert_refused(result, "configuration", fragment, sdrs_api)
 

@@ -407,17 +407,31 @@ def test_sqs_batch(
 # --- invocations refused before any request -----------------------------------------------
 
 
-def test_invalid_event(runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
-    result, exc = invoke({"server_group_id": "../../etc/passwd", "dry_run": "yes"}, lambda_context, runtime=runtime)
-
+def assert_refused_before_any_request(
+    result: dict[str, Any] | None,
+    exc: BaseException | None,
+    error_type: str,
+    metric: str,
+    capture: Capture,
+    fake: FakeSdrs,
+) -> dict[str, Any]:
+    """Returned (not raised) as an `error_type` error, with no request sent, logged as refused,
+    counted in `metric`, and with no secret anywhere; the result."""
     assert exc is None
     assert result is not None
-    assert result["error"]["type"] == "invalid_event"
+    assert result["error"]["type"] == error_type
     assert fake.requests == []
     texts = capture.collect(result)
     assert "invocation refused" in capture.logs
-    assert "InvalidEvents" in texts["stdout"]
+    assert metric in texts["stdout"]
     capture.assert_clean()
+    return result
+
+
+def test_invalid_event(runtime: Runtime, capture: Capture, fake: FakeSdrs, lambda_context: Any) -> None:
+    result, exc = invoke({"server_group_id": "../../etc/passwd", "dry_run": "yes"}, lambda_context, runtime=runtime)
+
+    assert_refused_before_any_request(result, exc, "invalid_event", "InvalidEvents", capture, fake)
 
 
 @pytest.mark.parametrize(
@@ -459,15 +473,8 @@ def test_configuration_errors(
 
     result, exc = invoke({"server_group_id": GROUP_WITH_FAILURES}, lambda_context, runtime=runtime)
 
-    assert exc is None
-    assert result is not None
-    assert result["ok"] is False
-    assert result["error"]["type"] == "configuration"
-    assert fake.requests == []
-    texts = capture.collect(result)
-    assert "invocation refused" in capture.logs
-    assert "ConfigurationErrors" in texts["stdout"]
-    capture.assert_clean()
+    refused = assert_refused_before_any_request(result, exc, "configuration", "ConfigurationErrors", capture, fake)
+    assert refused["ok"] is False
 
 
 # --- the objects that hold the secrets ----------------------------------------------------

@@ -30,6 +30,7 @@ from tests.fake_sdrs import (
     FakeSdrs,
     sweep_group_ids,
 )
+from tests.helpers import change_env
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 RECORD_KEYS = {"message_id", "ok", "trigger", "dry_run", "groups", "error", "summary"}
@@ -238,11 +239,7 @@ def test_configuration_problem_redelivers_every_record(
     lambda_context: Any,
 ) -> None:
     """Fixing the configuration fixes the record: it must go back to the queue, not be lost."""
-    for name, value in change.items():
-        if value is None:
-            env.delenv(name, raising=False)
-        else:
-            env.setenv(name, value)
+    change_env(env, change)
     event = sqs_event({"server_group_id": A}, {"all_server_groups": True}, {"server_group_ids": [B, C]})
 
     response = lambda_handler(event, lambda_context, runtime=runtime)

@@ -61,6 +61,11 @@ def project_sorted(fake: FakeSdrs, tasks: list[int]) -> list[str]:
     return ids
 
 
+def outcomes(result: dict[str, Any]) -> list[str]:
+    """Each group's outcome, in the result's order."""
+    return [g["outcome"] for g in result["groups"]]
+
+
 def summary(**counts: int) -> dict[str, int]:
     keys = ("groups_found", "deleted", "nothing_to_delete", "would_delete", "failed", "deferred", "held")
     return {**dict.fromkeys(keys, 0), "failed_tasks_deleted": 0, **counts}
@@ -356,7 +361,7 @@ def test_permanent_failures_of_a_timer_sweep_do_not_raise_transient_ones_do(
 
     result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)  # permanent only: returns
 
-    assert [g["outcome"] for g in result["groups"]] == ["failed", "deleted", "deleted", "nothing_to_delete"]
+    assert outcomes(result) == ["failed", "deleted", "deleted", "nothing_to_delete"]
     assert result["summary"] == summary(
         groups_found=4, deleted=2, nothing_to_delete=1, failed=1, failed_tasks_deleted=2 + 3
     )
@@ -367,7 +372,7 @@ def test_permanent_failures_of_a_timer_sweep_do_not_raise_transient_ones_do(
     with pytest.raises(TransientFailure) as raised:
         lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
     again = raised.value.result
-    assert [g["outcome"] for g in again["groups"]] == ["failed", "failed", "nothing_to_delete", "nothing_to_delete"]
+    assert outcomes(again) == ["failed", "failed", "nothing_to_delete", "nothing_to_delete"]
     assert [g["error"]["retryable"] for g in again["groups"][:2]] == [False, True]
     assert ids[1] in str(raised.value)
 
@@ -497,24 +502,12 @@ def test_brake_counts_only_groups_it_could_audit(
     ids = project_sorted(fake_sdrs, BRAKE_TASKS)  # 9 tasks; 7 without the group of 2
     fake_sdrs.fail("GET", 403, body=FORBIDDEN, server_group_id=ids[3])
     result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
-    assert [g["outcome"] for g in result["groups"]] == [
-        "held",
-        "nothing_to_delete",
-        "held",
-        "failed",
-        "nothing_to_delete",
-    ]
+    assert outcomes(result) == ["held", "nothing_to_delete", "held", "failed", "nothing_to_delete"]
     assert result["error"]["type"] == "safety_brake"
     assert fake_sdrs.calls("DELETE") == []
     env.setenv("SDRS_MAX_FAILED_TASKS", "7")
     result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
-    assert [g["outcome"] for g in result["groups"]] == [
-        "deleted",
-        "nothing_to_delete",
-        "deleted",
-        "failed",
-        "nothing_to_delete",
-    ]
+    assert outcomes(result) == ["deleted", "nothing_to_delete", "deleted", "failed", "nothing_to_delete"]
     assert result["error"]["type"] == "group_failures"
 
 
@@ -713,7 +706,7 @@ def test_deadline_mid_delete_defers_the_rest(
     else:
         result = lambda_handler(event, lambda_context, runtime=runtime)
 
-    assert [g["outcome"] for g in result["groups"]] == ["deleted"] * 3 + ["deferred"] * 3
+    assert outcomes(result) == ["deleted"] * 3 + ["deferred"] * 3
     assert [g["server_group_id"] for g in result["groups"]] == ids
     assert [g["failure_jobs"] for g in result["groups"]] == [jobs[gid] for gid in ids]
     # retryable: true where a retry of the event will happen (a one-off event raises) or can help
@@ -739,7 +732,7 @@ def test_deadline_with_configured_groups_on_a_timer_does_not_raise(
     fake_sdrs.on_request = lambda request: clock.advance(2.0 if request.method == "DELETE" else 1.0)
     lambda_context.remaining_millis = 17_000
     result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)
-    assert [g["outcome"] for g in result["groups"]] == ["deleted"] * 3 + ["deferred"] * 3
+    assert outcomes(result) == ["deleted"] * 3 + ["deferred"] * 3
 
 
 def test_start_margin_setting_decides_what_starts(
@@ -752,7 +745,7 @@ def test_start_margin_setting_decides_what_starts(
     lambda_context.remaining_millis = 6_000
     env.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "5")
     result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
-    assert [g["outcome"] for g in result["groups"]] == ["deferred", "deferred"]
+    assert outcomes(result) == ["deferred", "deferred"]
     assert [r.kind for r in fake_sdrs.requests] == ["server_groups"]
     env.setenv("SDRS_GROUP_START_MARGIN_SECONDS", "1.5")
     result = lambda_handler(SWEEP, lambda_context, runtime=runtime)
@@ -826,14 +819,7 @@ def test_timer_sweep_with_a_permanent_failure_and_deferred_groups_does_not_raise
 
     result = lambda_handler(scheduled_event(), lambda_context, runtime=runtime)  # must not raise
 
-    assert [g["outcome"] for g in result["groups"]] == [
-        "failed",
-        "nothing_to_delete",
-        "deleted",
-        "nothing_to_delete",
-        "deferred",
-        "deferred",
-    ]
+    assert outcomes(result) == ["failed", "nothing_to_delete", "deleted", "nothing_to_delete", "deferred", "deferred"]
     assert result["groups"][0]["error"]["retryable"] is False
     # Nothing retries a timer run, and its next run picks the deferred groups up: not retryable.
     assert (result["error"]["type"], result["error"]["retryable"]) == ("group_failures", False)
