@@ -166,21 +166,10 @@ def common_fault(name: str, seconds: float = 1.0) -> Fault:
 
 
 @dataclass(frozen=True)
-class SdrsRequest:
+class SdrsRequest(GatewayRequest):
     """A request as it arrived: `target` is the raw path and query, exactly as sent."""
 
-    method: str
-    target: str
     headers: Mapping[str, str]
-    body: bytes = b""
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-    @property
-    def query(self) -> str:
-        return self.target.split("?", 1)[1] if "?" in self.target else ""
 
 
 @dataclass(frozen=True)
@@ -380,7 +369,7 @@ class SdrsState:
                 )
             access_key, secret_key, token = self.access_key, self.secret_key, self.security_token
         problem = signature_problem(
-            GatewayRequest(request.method, request.target, request.headers, request.body),
+            request,
             access_key=access_key,
             secret_key=secret_key,
             security_token=token,

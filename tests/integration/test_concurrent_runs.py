@@ -510,29 +510,26 @@ def both_listings_before_any_delete(group: str = G) -> Gate:
     return gate
 
 
-def second_listing_after_first_delete() -> Gate:
+def listing_held_until_the_first_delete(held: Callable[[int, dict[str, str]], bool]) -> Gate:
+    """A listing request for which `held(n, query)` is true waits until the first DELETE is applied."""
     deleted = threading.Event()
 
     def gate(phase: str, route: str, n: int, query: dict[str, str]) -> None:
         if phase == "after" and route == DELETE_GROUP_FAILURE_JOBS and n == 0:
             deleted.set()
-        if phase == "before" and route == LIST_FAILURE_JOBS and n == 1:
-            assert deleted.wait(5), "the first run never deleted"
+        if phase == "before" and route == LIST_FAILURE_JOBS and held(n, query):
+            assert deleted.wait(5), "the other run never deleted"
 
     return gate
+
+
+def second_listing_after_first_delete() -> Gate:
+    return listing_held_until_the_first_delete(lambda n, query: n == 1)
 
 
 def pages_of_two_wait_for_the_delete() -> Gate:
     """The paged run's second page (limit=2, offset=2) is held until the other run's DELETE is applied."""
-    deleted = threading.Event()
-
-    def gate(phase: str, route: str, n: int, query: dict[str, str]) -> None:
-        if phase == "after" and route == DELETE_GROUP_FAILURE_JOBS and n == 0:
-            deleted.set()
-        if phase == "before" and route == LIST_FAILURE_JOBS and query.get("limit") == "2" and query["offset"] == "2":
-            assert deleted.wait(5), "the other run never deleted"
-
-    return gate
+    return listing_held_until_the_first_delete(lambda n, query: query.get("limit") == "2" and query["offset"] == "2")
 
 
 def two_direct_runs() -> tuple[Run, Run]:
