@@ -536,6 +536,21 @@ def two_direct_runs() -> tuple[Run, Run]:
     return Run("run-a", direct(), {G}), Run("run-b", direct(), {G})
 
 
+def forced_race(
+    log_lines: ThreadTaggedStream, *runs: Run, latency: float = 0.05, **hooks: Any
+) -> tuple[RacingState, dict[str, list[str]], Truth]:
+    """Race `runs` (two direct runs for G by default), the interleaving forced by `hooks` (the
+    state's gate, before_apply, after_apply); return the state, what it held, and the truth."""
+    state = racing_state(latency)
+    for name, hook in hooks.items():
+        setattr(state, name, hook)
+    held = held_now(state)
+    runs = runs or two_direct_runs()
+    with SdrsEmulator(state) as emulator:
+        race(emulator, log_lines, *runs)
+    return state, held, check_truth(state, runs, held)
+
+
 # --- (a) two direct requests for the same group ---------------------------------------------------
 
 
@@ -570,13 +585,8 @@ def test_both_runs_listing_before_either_deletes_both_report_every_task_deleted(
     """The race forced: each run's listing is held until the other's arrives. Both audit the
     same five tasks, both DELETE (204 both times; the second removes nothing), and both report
     the five tasks `deleted`: the batch DELETE's answer cannot say what it removed."""
-    state = racing_state(0.05)
-    state.gate = both_listings_before_any_delete()
-    held = held_now(state)
     runs = two_direct_runs()
-    with SdrsEmulator(state) as emulator:
-        race(emulator, log_lines, *runs)
-    truth = check_truth(state, runs, held)
+    state, held, truth = forced_race(log_lines, *runs, gate=both_listings_before_any_delete())
     assert outcomes(*runs) == ["deleted", "deleted"]
     assert truth.double_claimed == set(held[G])
     removals = sorted(len(state.effects[c.request_id or ""].removed) for c in state.calls(DELETE_GROUP_FAILURE_JOBS))
@@ -587,13 +597,8 @@ def test_both_runs_listing_before_either_deletes_both_report_every_task_deleted(
 
 def test_a_run_listing_after_the_other_deleted_reports_nothing_to_delete(log_lines: ThreadTaggedStream) -> None:
     """The other interleaving forced: the second listing is held until the first DELETE is applied."""
-    state = racing_state(0.05)
-    state.gate = second_listing_after_first_delete()
-    held = held_now(state)
     runs = two_direct_runs()
-    with SdrsEmulator(state) as emulator:
-        race(emulator, log_lines, *runs)
-    truth = check_truth(state, runs, held)
+    state, _, truth = forced_race(log_lines, *runs, gate=second_listing_after_first_delete())
     assert outcomes(*runs) == ["deleted", "nothing_to_delete"]
     assert not truth.double_claimed
     assert len(state.calls(DELETE_GROUP_FAILURE_JOBS)) == 1
@@ -608,14 +613,9 @@ def test_a_delete_between_the_other_runs_pages_makes_it_read_again_and_find_noth
     """One run lists in pages of 2, the other in one page. The paged run's second page is held
     until the other run's DELETE is applied: that page then counts 0, not 5, so the paged run
     reads the listing again from the start, finds nothing and deletes nothing."""
-    state = racing_state(0.05)
-    state.gate = pages_of_two_wait_for_the_delete()
-    held = held_now(state)
     paged = Run("run-paged", direct(), {G}, settings={"SDRS_PAGE_SIZE": "2"})
     whole = Run("run-whole", direct(), {G})
-    with SdrsEmulator(state) as emulator:
-        race(emulator, log_lines, paged, whole)
-    truth = check_truth(state, (paged, whole), held)
+    state, held, truth = forced_race(log_lines, paged, whole, gate=pages_of_two_wait_for_the_delete())
     assert (paged.group(G)["outcome"], whole.group(G)["outcome"]) == ("nothing_to_delete", "deleted")
     assert truth.claimed == {"run-paged": [], "run-whole": held[G]}
     pages = [(s.status, dict(parse_qsl(s.query))["offset"]) for s in paged.transport.sent]
@@ -688,13 +688,8 @@ def test_tasks_failing_just_before_the_delete_are_removed_unaudited(log_lines: T
     is applied: it removes them; no run listed them, so they are in no audit record, and the
     run that sent that DELETE reports `deleted` with the five tasks it audited
     (failed_tasks_deleted 5, though the emulator removed 7)."""
-    state = racing_state(0.1)
-    state.before_apply = late_tasks_before_first_delete
-    held = held_now(state)
     runs = two_direct_runs()
-    with SdrsEmulator(state) as emulator:
-        race(emulator, log_lines, *runs)
-    truth = check_truth(state, runs, held)
+    state, held, truth = forced_race(log_lines, *runs, latency=0.1, before_apply=late_tasks_before_first_delete)
     print(describe(truth, *runs))
     assert len(state.late) == LATE
     assert truth.unaudited == set(state.late)
@@ -718,13 +713,8 @@ def test_tasks_failing_after_the_first_listing_are_audited_by_whichever_run_saw_
     the first DELETE, sees them and reports them deleted; if it lists after that DELETE, they
     were removed unaudited (the known limit again). Either way the reports say only what was
     listed to each run, and the tasks removed without an audit are only the late ones."""
-    state = racing_state(0.1)
-    state.after_apply = late_tasks_after_first_listing
-    held = held_now(state)
     runs = two_direct_runs()
-    with SdrsEmulator(state) as emulator:
-        race(emulator, log_lines, *runs)
-    truth = check_truth(state, runs, held)
+    state, held, truth = forced_race(log_lines, *runs, latency=0.1, after_apply=late_tasks_after_first_listing)
     print(describe(truth, *runs))
     assert set(truth.removed) == set(held[G]) | set(state.late)
     claims = sorted(truth.claimed.values(), key=len)
