@@ -6,11 +6,10 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.core import Invocation, Runtime, handle
-from handler.observability import logger, metric_counts
+from handler.observability import logger, record_metrics
 from handler.sdrs.factory import ClientFactory
 
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "SdrsCleanup"))
@@ -18,6 +17,11 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Sdrs
 RUNTIME = Runtime(ClientFactory())
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
     ClientFactory.preload()  # in the snapshot: a restored copy does not import the HTTP stack
+
+
+def _is_function_url_event(event: Any) -> bool:
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    return isinstance(context, dict) and isinstance(context.get("http"), dict)
 
 
 class TransientFailure(Exception):
@@ -33,10 +37,14 @@ class TransientFailure(Exception):
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: LambdaContext, runtime: Runtime = RUNTIME) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000
+    if _is_function_url_event(event):  # an SMN delivery over HTTPS: answered as HTTP
+        from handler.function_url import answer
+
+        response, results = answer(event, remaining, os.environ, runtime)
+        record_metrics(metrics, results)
+        return response
     disposition = handle(Invocation(event, remaining, os.environ, runtime))
-    for result in disposition.results:
-        for name, value in metric_counts(result).items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    record_metrics(metrics, disposition.results)
     if disposition.must_raise:
         raise TransientFailure(f"{disposition.failure}; raised so that Lambda retries the event", disposition.body)
     return disposition.body

@@ -32,6 +32,7 @@ from handler.triggers import (
     check_sqs_event,
     is_sqs_event,
     parse_event,
+    parse_smn_message,
     parse_sqs_body,
 )
 
@@ -148,18 +149,29 @@ def handle(invocation: Invocation) -> Disposition:
     """Validate, clean, report. Every failure is in the result; nothing raises."""
     if is_sqs_event(invocation.event):
         return _batch(invocation)
-    result, retry = _single(invocation)
+    return handle_parsed(invocation, lambda defaults: parse_event(invocation.event, defaults))
+
+
+def handle_parsed(invocation: Invocation, parse: Callable[[Defaults], ParsedEvent]) -> Disposition:
+    """As `handle`, for an edge that has recognised its event itself (a verified SMN delivery):
+    `parse` turns it into the request, raising InvalidEvent or NeedsConfiguration."""
+    result, retry = _single(invocation, parse)
     logger.info("invocation finished", extra={"ok": result.ok, "trigger": result.trigger, "summary": result.summary()})
     return Disposition(fit_response(result.to_dict(), result.listed_bytes), (result,), should_retry(result, retry))
 
 
-def _single(invocation: Invocation) -> tuple[InvocationResult, Retry]:
+def handle_smn_message(invocation: Invocation, message: str) -> Disposition:
+    """The message of a verified SMN delivery (a direct request, or a Cloud Eye alarm)."""
+    return handle_parsed(invocation, lambda defaults: parse_smn_message(message, defaults))
+
+
+def _single(invocation: Invocation, parse: Callable[[Defaults], ParsedEvent]) -> tuple[InvocationResult, Retry]:
     try:
         settings = load_settings(invocation.env)
     except ConfigurationError as exc:
         return _refused("unknown", ErrorType.CONFIGURATION, str(exc)), Retry.NONE
     try:
-        parsed = parse_event(invocation.event, _defaults(settings))
+        parsed = parse(_defaults(settings))
     except (InvalidEvent, NeedsConfiguration) as exc:
         return _refusal(exc), Retry.NONE
     if parsed.correlation_id:
@@ -234,7 +246,9 @@ def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline, runtim
         },
     )
     if not request.has_work:
-        return InvocationResult(parsed.trigger, request.dry_run)
+        if parsed.ignored:
+            logger.info("nothing to do", extra={"trigger": parsed.trigger, "reason": parsed.ignored})
+        return InvocationResult(parsed.trigger, request.dry_run, note=parsed.ignored)
     try:
         api = runtime.sdrs(settings)
     except ConfigurationError as exc:

@@ -110,6 +110,8 @@ class InvocationResult:
     # What the failed tasks in `groups` weighed as the API sent them (None: not known), so that the
     # response size guard measures only results that may be near the limit. Not in the result.
     listed_bytes: int | None = field(default=None, compare=False, repr=False)
+    # Why a valid event asked for nothing (an alarm's recovery, an alarm about something else).
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -138,4 +140,6 @@ class InvocationResult:
     def to_dict(self) -> dict[str, Any]:
         result = asdict(self)
         del result["listed_bytes"]
+        if result["note"] is None:
+            del result["note"]
         return {"ok": self.ok, **result, "summary": self.summary()}

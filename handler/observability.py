@@ -2,8 +2,10 @@
 metrics an invocation's result makes."""
 
 import os
+from collections.abc import Iterable
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from handler.models import ErrorType, InvocationResult, Outcome
 
@@ -36,3 +38,9 @@ def metric_counts(result: InvocationResult) -> dict[str, int]:
     counts["PermanentApiFailures"] = summary["failed"] - transient
     counts["GroupsDeferred"] = summary["deferred"]
     return {name: value for name, value in counts.items() if value or name in ("GroupsProcessed", "FailedTasksDeleted")}
+
+
+def record_metrics(metrics: Metrics, results: Iterable[InvocationResult]) -> None:
+    for result in results:
+        for name, value in metric_counts(result).items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -265,6 +265,24 @@ SETTINGS: tuple[Setting, ...] = (
         "comma-separated hosts, domains (`example.com` and its subdomains, `.example.com` only these), "
         "IP addresses, `host:port`, or `*`, reached without a proxy; `no_proxy` too",
     ),
+    Setting(
+        "SDRS_SMN_TOPIC_URNS",
+        "text",
+        "comma-separated SMN topic URNs whose HTTP(S) deliveries are accepted (exact match); unset: every SMN "
+        "delivery is refused",
+    ),
+    Setting(
+        "SDRS_SMN_SIGNING_CERTS",
+        "text",
+        "one or more PEM certificates SMN signs with, pinned: then no certificate is downloaded",
+    ),
+    Setting(
+        "SDRS_SMN_MAX_AGE_SECONDS",
+        "number",
+        "an SMN delivery whose `timestamp` is older than this is refused as a replay (15 minutes); 0: no limit",
+        "900",
+        (0, 86_400),
+    ),
 )
 DECLARED: Mapping[str, Setting] = MappingProxyType({setting.name: setting for setting in SETTINGS})
 
@@ -336,6 +354,11 @@ class Settings:
     sweep_rotation_hours: float
     # The proxy the endpoint is reached through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY), or None.
     proxy: Proxy | None
+    # SMN HTTP(S) deliveries (handler.smn): the topics accepted (none: all refused), pinned
+    # certificates (PEM) or None, and the replay window in seconds (0: none).
+    smn_topic_urns: tuple[str, ...]
+    smn_signing_certs: str | None = field(repr=False)
+    smn_max_age_seconds: float
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -761,6 +784,21 @@ def _scheduled_groups(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
     return parse_group_ids(raw, "SDRS_SERVER_GROUP_IDS"), False
 
 
+def _smn_topic_urns(env: Mapping[str, str]) -> tuple[str, ...]:
+    urns: list[str] = []
+    for item in (part.strip() for part in (_text(env, "SDRS_SMN_TOPIC_URNS") or "").split(",")):
+        if item and item not in urns:
+            urns.append(item)
+    return tuple(urns)
+
+
+def _smn_signing_certs(env: Mapping[str, str]) -> str | None:
+    pem = _text(env, "SDRS_SMN_SIGNING_CERTS")
+    if pem is not None and "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigurationError("SDRS_SMN_SIGNING_CERTS must hold PEM certificates (-----BEGIN CERTIFICATE-----)")
+    return pem
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read in this order, so that of several problems the same one is reported as it always was."""
     credentials = _static_credentials(env)
@@ -794,4 +832,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sweep_rotation_hours=_number(env, "SDRS_SWEEP_ROTATION_HOURS"),
         page_size=_whole_number(env, "SDRS_PAGE_SIZE"),
         proxy=choose_proxy(env, endpoint),
+        smn_topic_urns=_smn_topic_urns(env),
+        smn_signing_certs=_smn_signing_certs(env),
+        smn_max_age_seconds=_number(env, "SDRS_SMN_MAX_AGE_SECONDS"),
     )

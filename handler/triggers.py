@@ -8,6 +8,7 @@ AWS event model there is, which costs about half a second of each cold start.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,9 @@ class ParsedEvent:
     correlation_id: str | None = None
     # When a timer meant the run to happen (ISO 8601, as the event says it): where a sweep starts.
     scheduled_at: str | None = None
+    # Set when a valid message names no protection group (a recovery, another service's alarm,
+    # plain text): why nothing is done, for the log and the 2xx answer. The request is empty.
+    ignored: str | None = None
 
 
 def _asynchronous(request: CleanupRequest) -> Retry:
@@ -465,3 +469,145 @@ def parse_sqs_body(body: str, defaults: Defaults) -> ParsedEvent:
         envelope = _validate(SnsNotification, message, "sqs", prefix)
         message, prefix = _json_message(envelope.Message, "sqs", "body.Message"), "body.Message."
     return ParsedEvent("sqs", _sns_message(message, "sqs", defaults, prefix), Retry.RECORD)
+
+
+# --- Huawei Cloud: the message of an SMN delivery (HTTP(S) subscription or FunctionGraph trigger) -------
+
+# Cloud Eye publishes no SDRS metrics: an alarm about a protection group comes from a custom metric
+# the operator reports. Cloud Eye's custom namespaces are `service.item` (letters, digits and `_`,
+# each part starting with a letter, 3 to 32 characters in all; `SYS.` is reserved for Huawei's own
+# services), so the custom one is CUSTOM.SDRS; SYS.SDRS is what Huawei would call its own. Matched
+# exactly: a localised or any other namespace is not ours.
+SDRS_ALARM_NAMESPACES = frozenset({"SYS.SDRS", "CUSTOM.SDRS"})
+SDRS_GROUP_DIMENSION = "server_group_id"
+SDRS_PROJECT_DIMENSION = "project_id"
+MAX_ALARM_DIMENSIONS = 4  # Cloud Eye allows up to 4 dimensions per metric
+
+_CORRELATION_RE = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def _ignored(trigger: str, reason: str, correlation_id: str | None = None) -> ParsedEvent:
+    logger.info("message ignored", extra={"trigger": trigger, "reason": reason})
+    return ParsedEvent(trigger, CleanupRequest(), Retry.EVENT, correlation_id, ignored=reason)
+
+
+def _shown(value: Any) -> str:
+    """A value from the message, fit for a log line: quoted and cut short."""
+    text = value if isinstance(value, str) else type(value).__name__
+    return repr(text[:40] + ("…" if len(text) > 40 else ""))
+
+
+def _correlation(value: Any) -> str | None:
+    return value if isinstance(value, str) and _CORRELATION_RE.fullmatch(value) else None
+
+
+def _checked(name: str, value: str, check: Any, trigger: str) -> str:
+    try:
+        return str(check(value))
+    except ValueError as exc:
+        raise InvalidEvent(f"the alarm's {name} dimension {exc}", trigger) from None
+
+
+def _legacy_dimensions(text: Any, trigger: str) -> dict[str, str] | None:
+    """`dimension` of the legacy template: `name:value`, several joined with commas. None when it
+    is not a string of that form (then it names no protection group)."""
+    if not isinstance(text, str) or not text:
+        return None
+    parts = text.split(",")
+    if len(parts) > MAX_ALARM_DIMENSIONS:
+        raise InvalidEvent(
+            f"the alarm's dimension has {len(parts)} parts; Cloud Eye allows {MAX_ALARM_DIMENSIONS}", trigger
+        )
+    dimensions: dict[str, str] = {}
+    for part in parts:
+        name, colon, value = part.partition(":")
+        if not colon:
+            return None
+        if name in dimensions:
+            raise InvalidEvent(f"the alarm's dimension names {_shown(name)} twice", trigger)
+        dimensions[name] = value
+    return dimensions
+
+
+def _sdrs_alarm_request(
+    namespace: Any, dimensions: dict[str, str] | None, defaults: Defaults, trigger: str, correlation_id: str | None
+) -> ParsedEvent:
+    """An alarm in alarm state: acted on only when its namespace and dimension name say it is
+    about an SDRS protection group, whatever its resource id looks like."""
+    if not isinstance(namespace, str) or namespace not in SDRS_ALARM_NAMESPACES:
+        return _ignored(trigger, f"an alarm about {_shown(namespace)}, not an SDRS protection group", correlation_id)
+    if dimensions is None or SDRS_GROUP_DIMENSION not in dimensions:
+        return _ignored(
+            trigger,
+            f"an {namespace} alarm without a {SDRS_GROUP_DIMENSION} dimension names no protection group",
+            correlation_id,
+        )
+    group_id = _checked(SDRS_GROUP_DIMENSION, dimensions[SDRS_GROUP_DIMENSION], check_server_group_id, trigger)
+    project = dimensions.get(SDRS_PROJECT_DIMENSION)
+    if project is not None:
+        project = _checked(SDRS_PROJECT_DIMENSION, project, check_project_id, trigger)
+    target = GroupTarget(project or _default_project(defaults, trigger), group_id)
+    return ParsedEvent(trigger, CleanupRequest((target,)), Retry.EVENT, correlation_id)
+
+
+def _cloud_eye_legacy(message: dict[str, Any], defaults: Defaults, trigger: str) -> ParsedEvent:
+    """`{"message_type": "alarm", "alarm_status", "namespace", "dimension": "name:value", ...}`.
+    `template_variable` repeats it localised ("Host monitoring"): not used to decide."""
+    correlation_id = _correlation(message.get("alarm_id"))
+    if message.get("message_type") != "alarm":
+        return _ignored(
+            trigger, f"a Cloud Eye message of type {_shown(message.get('message_type'))}, not an alarm", correlation_id
+        )
+    status = message.get("alarm_status")
+    if status != "alarm":
+        what = "recovery" if status == "ok" else "not in alarm state"
+        return _ignored(trigger, f"{what} (alarm_status {_shown(status)}): nothing to do", correlation_id)
+    dimensions = _legacy_dimensions(message.get("dimension"), trigger)
+    return _sdrs_alarm_request(message.get("namespace"), dimensions, defaults, trigger, correlation_id)
+
+
+def _cloud_eye_v1(data: dict[str, Any], defaults: Defaults, trigger: str) -> ParsedEvent:
+    """`{"version": "v1", "data": {"Namespace", "DimensionName", "ResourceId", "IsAlarm", ...}}`.
+    One dimension only: a DimensionName that is not exactly server_group_id is not ours."""
+    correlation_id = _correlation(data.get("AlarmRecordID"))
+    is_alarm = data.get("IsAlarm")
+    if is_alarm is not True:
+        what = "recovery (IsAlarm false)" if is_alarm is False else f"not an alarm (IsAlarm {_shown(is_alarm)})"
+        return _ignored(trigger, f"{what}: nothing to do", correlation_id)
+    resource_id = data.get("ResourceId")
+    dimensions = None
+    if data.get("DimensionName") == SDRS_GROUP_DIMENSION:
+        if not isinstance(resource_id, str):
+            raise InvalidEvent(f"the alarm's ResourceId must be a string, got {type(resource_id).__name__}", trigger)
+        dimensions = {SDRS_GROUP_DIMENSION: resource_id}
+    return _sdrs_alarm_request(data.get("Namespace"), dimensions, defaults, trigger, correlation_id)
+
+
+def _is_nested_message(message: dict[str, Any]) -> bool:
+    """An SMN envelope (or anything carrying a `message`) inside the message: never unwrapped."""
+    return "message" in message or "Message" in message
+
+
+def parse_smn_message(message: str, defaults: Defaults, trigger: str = "smn") -> ParsedEvent:
+    """The `message` of a verified SMN delivery: a direct request, or a Cloud Eye alarm (legacy or
+    v1 template). SMN redelivers when the endpoint answers 5xx, so a raise is retried (Retry.EVENT).
+    A message that names no protection group is not an error: it comes back with an empty request
+    and `ignored` saying why. A direct request that does not validate raises InvalidEvent."""
+    if len(message) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"the message is {len(message)} characters; at most {MAX_EVENT_BYTES} are accepted", trigger)
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return _ignored(trigger, "the message is not JSON: nothing to do")
+    except RecursionError:
+        return _ignored(trigger, "the message is JSON nested too deep: nothing to do")
+    if not isinstance(data, dict):
+        return _ignored(trigger, f"the message is a JSON {type(data).__name__}, not an object: nothing to do")
+    if "message_type" in data:
+        return _cloud_eye_legacy(data, defaults, trigger)
+    if "version" in data and isinstance(data.get("data"), dict):
+        return _cloud_eye_v1(data["data"], defaults, trigger)
+    if _is_nested_message(data):
+        return _ignored(trigger, "the message holds another message: it is not unwrapped, nothing to do")
+    request, _ = _direct(data, trigger, defaults)
+    return ParsedEvent(trigger, request, Retry.EVENT)

@@ -142,6 +142,35 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     return 0 if result.get("ok") else 1
 
 
+def _cmd_smn_deliver(args: argparse.Namespace) -> int:
+    """Sign the file's text as an SMN Notification and deliver it to the Function URL edge."""
+    from handler.local.emulator import SdrsEmulator
+    from handler.local.smn_delivery import LOCAL_TOPIC_URN, function_url_event, signed_notification, signing_identity
+
+    try:
+        message = Path(args.message_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SystemExit(f"sdrs-cleanup: cannot read {args.message_file}: {exc.strerror}") from None
+    key, certificate = signing_identity()
+    event = function_url_event(signed_notification(key, message))
+    overrides = {"SDRS_SMN_TOPIC_URNS": LOCAL_TOPIC_URN, "SDRS_SMN_SIGNING_CERTS": certificate}
+    with contextlib.ExitStack() as stack:
+        emulator = None
+        if args.emulator:
+            emulator = stack.enter_context(SdrsEmulator())
+            overrides.update(emulator.environment())
+            print(f"sdrs-cleanup: using the built-in SDRS emulator at {emulator.endpoint}", file=sys.stderr)
+        removed = ("SDRS_REGION", "HUAWEICLOUD_SDK_SECURITY_TOKEN") if emulator else ()
+        with _environment(overrides, removed):
+            response, _ = _invoke(event, args.timeout, args.verbose)
+    print(json.dumps(response, indent=2, ensure_ascii=False))
+    status = int(response.get("statusCode", 500))
+    print(f"sdrs-cleanup: the Function URL answered HTTP {status}", file=sys.stderr)
+    with contextlib.suppress(ValueError, TypeError):
+        _summary(json.loads(response.get("body") or "{}"), sys.stderr)
+    return 0 if 200 <= status < 300 else 1
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from handler.local.emulator import SdrsEmulator
 
@@ -165,6 +194,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     invoke.add_argument("--timeout", type=float, default=60.0, help="the invocation's time limit in seconds")
     invoke.add_argument("--verbose", action="store_true", help="show the handler's INFO logs on stderr")
     invoke.set_defaults(func=_cmd_invoke)
+    deliver = commands.add_parser(
+        "smn-deliver", help="sign a message as an SMN topic and deliver it to the Function URL edge"
+    )
+    deliver.add_argument(
+        "message_file", metavar="MESSAGE_FILE", help="the message: a direct request or a Cloud Eye alarm"
+    )
+    deliver.add_argument("--emulator", action="store_true", help="run against the built-in SDRS emulator")
+    deliver.add_argument("--timeout", type=float, default=60.0, help="the invocation's time limit in seconds")
+    deliver.add_argument("--verbose", action="store_true", help="show the handler's INFO logs on stderr")
+    deliver.set_defaults(func=_cmd_smn_deliver)
     emulator = commands.add_parser("emulator", help="serve the SDRS emulator on 127.0.0.1 until Ctrl-C")
     emulator.add_argument("--port", type=int, default=8443)
     emulator.set_defaults(func=_cmd_emulator)

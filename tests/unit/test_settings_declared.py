@@ -49,6 +49,7 @@ ATTRIBUTES = {
     "SDRS_GROUP_START_MARGIN_SECONDS": "group_start_margin",
     "SDRS_PAGE_SIZE": "page_size",
     "SDRS_SWEEP_ROTATION_HOURS": "sweep_rotation_hours",
+    "SDRS_SMN_MAX_AGE_SECONDS": "smn_max_age_seconds",
 }
 # Where template.yaml deliberately allows less than the code accepts: {variable: (MinValue, MaxValue)}.
 TEMPLATE_NARROWER = {
