@@ -111,24 +111,30 @@ def _invoke(event: Any, timeout: float, verbose: bool) -> tuple[dict[str, Any], 
             return exc.result, str(exc)
 
 
-def _cmd_invoke(args: argparse.Namespace) -> int:
-    from handler.local.emulator import SdrsEmulator
+def _run_locally(
+    event: Any, args: argparse.Namespace, overrides: dict[str, str]
+) -> tuple[dict[str, Any], str | None, Any]:
+    """The handler on `event` with `overrides` in its environment, against the built-in emulator
+    when --emulator is given. Returns the answer, the raise (if any) and the emulator (or None)."""
+    from handler.local.emulator import DEMO_GROUP_CLEAN, DEMO_GROUP_WITH_FAILURES, SdrsEmulator
 
-    event = _load_event(args.event_file)
-    overrides = {"SDRS_DRY_RUN": "true"} if args.dry_run else {}
     with contextlib.ExitStack() as stack:
         emulator = None
         if args.emulator:
             emulator = stack.enter_context(SdrsEmulator())
             if "SDRS_SERVER_GROUP_IDS" not in os.environ:
-                from handler.local.emulator import DEMO_GROUP_CLEAN, DEMO_GROUP_WITH_FAILURES
-
                 overrides["SDRS_SERVER_GROUP_IDS"] = f"{DEMO_GROUP_WITH_FAILURES},{DEMO_GROUP_CLEAN}"
             overrides.update(emulator.environment())
             print(f"sdrs-cleanup: using the built-in SDRS emulator at {emulator.endpoint}", file=sys.stderr)
         removed = ("SDRS_REGION", "HUAWEICLOUD_SDK_SECURITY_TOKEN") if emulator else ()
         with _environment(overrides, removed):
-            result, raised = _invoke(event, args.timeout, args.verbose)
+            answer, raised = _invoke(event, args.timeout, args.verbose)
+    return answer, raised, emulator
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    event = _load_event(args.event_file)
+    result, raised, emulator = _run_locally(event, args, {"SDRS_DRY_RUN": "true"} if args.dry_run else {})
     print(json.dumps(result, indent=2, ensure_ascii=False))
     _summary(result, sys.stderr)
     if raised:
@@ -144,7 +150,6 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 
 def _cmd_smn_deliver(args: argparse.Namespace) -> int:
     """Sign the file's text as an SMN Notification and deliver it to the Function URL edge."""
-    from handler.local.emulator import SdrsEmulator
     from handler.local.smn_delivery import LOCAL_TOPIC_URN, function_url_event, signed_notification, signing_identity
 
     try:
@@ -154,15 +159,7 @@ def _cmd_smn_deliver(args: argparse.Namespace) -> int:
     key, certificate = signing_identity()
     event = function_url_event(signed_notification(key, message))
     overrides = {"SDRS_SMN_TOPIC_URNS": LOCAL_TOPIC_URN, "SDRS_SMN_SIGNING_CERTS": certificate}
-    with contextlib.ExitStack() as stack:
-        emulator = None
-        if args.emulator:
-            emulator = stack.enter_context(SdrsEmulator())
-            overrides.update(emulator.environment())
-            print(f"sdrs-cleanup: using the built-in SDRS emulator at {emulator.endpoint}", file=sys.stderr)
-        removed = ("SDRS_REGION", "HUAWEICLOUD_SDK_SECURITY_TOKEN") if emulator else ()
-        with _environment(overrides, removed):
-            response, _ = _invoke(event, args.timeout, args.verbose)
+    response, _, _ = _run_locally(event, args, overrides)
     print(json.dumps(response, indent=2, ensure_ascii=False))
     status = int(response.get("statusCode", 500))
     print(f"sdrs-cleanup: the Function URL answered HTTP {status}", file=sys.stderr)
