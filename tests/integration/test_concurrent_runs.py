@@ -673,13 +673,20 @@ def test_an_alarm_during_a_sweep(log_lines: ThreadTaggedStream, latency: float, 
 
 
 def late_tasks_after_first_listing(state: RacingState, route: str, group: str | None, n: int) -> None:
-    if route == LIST_FAILURE_JOBS and n == 0 and group == G:
+    # Just after the first listing *applied* (its effect is recorded already).
+    if route == LIST_FAILURE_JOBS and group == G and len(applied(state, LIST_FAILURE_JOBS)) == 1:
         state.add_late_tasks(G, LATE)
 
 
 def late_tasks_before_first_delete(state: RacingState, route: str, group: str | None, n: int) -> None:
-    if route == DELETE_GROUP_FAILURE_JOBS and n == 0 and group == G:
+    # The first DELETE *applied*: the n-th ordinal is taken before the gate, so it may not be.
+    if route == DELETE_GROUP_FAILURE_JOBS and group == G and not applied(state, DELETE_GROUP_FAILURE_JOBS):
         state.add_late_tasks(G, LATE)
+
+
+def applied(state: RacingState, route: str) -> list[str]:
+    """The request ids of a route's requests in the order they were applied (not answered)."""
+    return [request_id for request_id, effect in state.effects.items() if effect.route == route]
 
 
 def test_tasks_failing_just_before_the_delete_are_removed_unaudited(log_lines: ThreadTaggedStream) -> None:
@@ -694,9 +701,9 @@ def test_tasks_failing_just_before_the_delete_are_removed_unaudited(log_lines: T
     assert len(state.late) == LATE
     assert truth.unaudited == set(state.late)
     assert set(truth.removed) == set(held[G]) | set(state.late)
-    [first_delete, *_] = state.calls(DELETE_GROUP_FAILURE_JOBS)
-    assert set(state.effects[first_delete.request_id or ""].removed) == set(held[G]) | set(state.late)
-    [sender] = [run for run in runs if any(s.request_id == first_delete.request_id for s in run.transport.sent)]
+    [first_delete, *_] = applied(state, DELETE_GROUP_FAILURE_JOBS)
+    assert set(state.effects[first_delete].removed) == set(held[G]) | set(state.late)
+    [sender] = [run for run in runs if any(s.request_id == first_delete for s in run.transport.sent)]
     assert sender.group(G)["outcome"] == "deleted"
     assert sender.claimed(G) == held[G]
     assert sender.result["summary"]["failed_tasks_deleted"] == HELD
