@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handler.core import Invocation, Runtime, handle
+from handler.core import Invocation, Runtime, TransientFailure, handle
 from handler.observability import logger, record_metrics
 from handler.sdrs.factory import ClientFactory
 
@@ -19,18 +19,12 @@ if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
     ClientFactory.preload()  # in the snapshot: a restored copy does not import the HTTP stack
 
 
+__all__ = ["RUNTIME", "TransientFailure", "lambda_handler"]
+
+
 def _is_function_url_event(event: Any) -> bool:
     context = event.get("requestContext") if isinstance(event, dict) else None
     return isinstance(context, dict) and isinstance(context.get("http"), dict)
-
-
-class TransientFailure(Exception):
-    """Raised for asynchronous triggers when a retry of the event may do what this run could
-    not, so that Lambda retries it and, after that, hands it to the on-failure destination."""
-
-    def __init__(self, message: str, result: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)

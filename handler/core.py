@@ -58,8 +58,17 @@ class Runtime:
 class Invocation:
     event: Any
     remaining_seconds: float
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)  # may hold credentials
     runtime: Runtime
+
+
+class TransientFailure(Exception):
+    """What an edge raises for an asynchronous trigger when a retry of the event may do what this
+    run could not, so that the platform retries it (and then hands it to its failure destination)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass(frozen=True, slots=True)

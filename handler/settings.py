@@ -277,6 +277,13 @@ SETTINGS: tuple[Setting, ...] = (
         "one or more PEM certificates SMN signs with, pinned: then no certificate is downloaded",
     ),
     Setting(
+        "SDRS_FUNCTIONGRAPH_EMF_METRICS",
+        "flag",
+        "on FunctionGraph, print the CloudWatch EMF metric blobs too (off: the result and the logs only, "
+        "as LTS has no use for EMF)",
+        "false",
+    ),
+    Setting(
         "SDRS_SMN_MAX_AGE_SECONDS",
         "number",
         "an SMN delivery whose `timestamp` is older than this is refused as a replay (15 minutes); 0: no limit",
@@ -359,6 +366,7 @@ class Settings:
     smn_topic_urns: tuple[str, ...]
     smn_signing_certs: str | None = field(repr=False)
     smn_max_age_seconds: float
+    functiongraph_emf_metrics: bool
 
     def require_credentials(self) -> Credentials:
         if self.credentials is None:
@@ -835,4 +843,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         smn_topic_urns=_smn_topic_urns(env),
         smn_signing_certs=_smn_signing_certs(env),
         smn_max_age_seconds=_number(env, "SDRS_SMN_MAX_AGE_SECONDS"),
+        functiongraph_emf_metrics=_flag(env, "SDRS_FUNCTIONGRAPH_EMF_METRICS"),
     )

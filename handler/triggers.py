@@ -332,21 +332,26 @@ def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
                 "(the groups come from SDRS_SERVER_GROUP_IDS)",
                 "eventbridge_scheduled",
             )
-        if defaults.sweep_on_schedule:
-            sweep = CleanupRequest(sweep_project_id=_default_project(defaults, "eventbridge_scheduled"))
-            return ParsedEvent("eventbridge_scheduled", sweep, Retry.TIMER, envelope.id, envelope.time)
-        if not defaults.scheduled_server_group_ids:
-            raise NeedsConfiguration(
-                "a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set", "eventbridge_scheduled"
-            )
-        project_id = _default_project(defaults, "eventbridge_scheduled")
-        targets = tuple(GroupTarget(project_id, gid) for gid in defaults.scheduled_server_group_ids)
-        return ParsedEvent("eventbridge_scheduled", CleanupRequest(targets), Retry.TIMER, envelope.id, envelope.time)
+        return _configured_groups(defaults, "eventbridge_scheduled", envelope.id, envelope.time)
     detail = envelope.detail
     if isinstance(detail, str):
         detail = _json_message(detail, "eventbridge", "detail")
     request, _ = _direct(detail, "eventbridge", defaults, prefix="detail.")
     return ParsedEvent("eventbridge", request, _asynchronous(request), envelope.id)
+
+
+def _configured_groups(
+    defaults: Defaults, trigger: str, correlation_id: str | None, scheduled_at: str | None
+) -> ParsedEvent:
+    """A timer that carries no request: the groups of SDRS_SERVER_GROUP_IDS (`all`: the sweep)."""
+    if defaults.sweep_on_schedule:
+        sweep = CleanupRequest(sweep_project_id=_default_project(defaults, trigger))
+        return ParsedEvent(trigger, sweep, Retry.TIMER, correlation_id, scheduled_at)
+    if not defaults.scheduled_server_group_ids:
+        raise NeedsConfiguration("a scheduled event names no groups and SDRS_SERVER_GROUP_IDS is not set", trigger)
+    project_id = _default_project(defaults, trigger)
+    targets = tuple(GroupTarget(project_id, gid) for gid in defaults.scheduled_server_group_ids)
+    return ParsedEvent(trigger, CleanupRequest(targets), Retry.TIMER, correlation_id, scheduled_at)
 
 
 def _alarm_request(
@@ -405,17 +410,21 @@ def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
         trigger, request = parsed[0]
         return ParsedEvent(trigger, request, _asynchronous(request), message_id)
     trigger = "sns_alarm" if any(t == "sns_alarm" for t, _ in parsed) else "sns"
-    requests = [request for _, request in parsed]
+    request = _merged([request for _, request in parsed], trigger, "SNS")
+    return ParsedEvent(trigger, request, Retry.EVENT, message_id)
+
+
+def _merged(requests: list[CleanupRequest], trigger: str, service: str) -> CleanupRequest:
+    """The requests of several records of one event as one: only when they name groups."""
     if any(r.sweep_project_id or r.max_failed_tasks is not None for r in requests):
-        raise InvalidEvent("a sweep or a max_failed_tasks must come in an SNS event of its own", trigger)
+        raise InvalidEvent(f"a sweep or a max_failed_tasks must come in an {service} event of its own", trigger)
     if len({r.dry_run for r in requests}) > 1:
-        raise InvalidEvent("the SNS records disagree on dry_run: send them separately", trigger)
+        raise InvalidEvent(f"the {service} records disagree on dry_run: send them separately", trigger)
     targets = tuple(dict.fromkeys(t for r in requests for t in r.targets))
-    return ParsedEvent(trigger, CleanupRequest(targets, requests[0].dry_run), Retry.EVENT, message_id)
+    return CleanupRequest(targets, requests[0].dry_run)
 
 
-def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
-    """Recognise the trigger and validate the event. Raises InvalidEvent or NeedsConfiguration."""
+def _check_event(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise InvalidEvent(f"the event must be a JSON object, got {type(event).__name__}")
     try:
@@ -424,6 +433,20 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
         raise InvalidEvent("the event is not serialisable JSON") from None
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted")
+    return event
+
+
+def _direct_invocation(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    """A request sent as the event itself (a console test, an API call, a schedule's input)."""
+    request, direct = _direct(event, "direct", defaults)
+    retry = _asynchronous(request) if direct.raise_on_transient_failure else Retry.NONE
+    scheduler = direct.scheduler or SchedulerContext()
+    return ParsedEvent("direct", request, retry, scheduler.execution_id, scheduler.scheduled_time)
+
+
+def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
+    """Recognise the trigger and validate the event. Raises InvalidEvent or NeedsConfiguration."""
+    event = _check_event(event)
     if "Records" in event:
         records = event["Records"]
         if not isinstance(records, list) or not records:
@@ -437,10 +460,7 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
         return _eventbridge(event, defaults)
     if event.get("source") == "aws.cloudwatch" and "alarmData" in event:
         return _cloudwatch_alarm(event, defaults)
-    request, direct = _direct(event, "direct", defaults)
-    retry = _asynchronous(request) if direct.raise_on_transient_failure else Retry.NONE
-    scheduler = direct.scheduler or SchedulerContext()
-    return ParsedEvent("direct", request, retry, scheduler.execution_id, scheduler.scheduled_time)
+    return _direct_invocation(event, defaults)
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -611,3 +631,92 @@ def parse_smn_message(message: str, defaults: Defaults, trigger: str = "smn") ->
         return _ignored(trigger, "the message holds another message: it is not unwrapped, nothing to do")
     request, _ = _direct(data, trigger, defaults)
     return ParsedEvent(trigger, request, Retry.EVENT)
+
+
+# --- Huawei Cloud FunctionGraph: its triggers' own events ------------------------------------------
+# As FunctionGraph's documentation shows them ("Supported Event Sources": the TIMER and SMN example
+# events). Fields the platform may add are ignored; the ones used are checked.
+
+FUNCTIONGRAPH_TIMER = "functiongraph_timer"
+FUNCTIONGRAPH_SMN = "functiongraph_smn"
+MAX_SMN_TRIGGER_RECORDS = 10
+
+
+class FunctionGraphTimer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    trigger_type: Literal["TIMER"]
+    trigger_name: str | None = Field(default=None, strict=True, max_length=256)
+    time: str | None = Field(default=None, strict=True, max_length=64)
+    user_event: str = Field(default="", strict=True, max_length=MAX_EVENT_BYTES)
+
+
+class SmnTriggerMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    topic_urn: str = Field(strict=True, max_length=512)
+    message: str = Field(strict=True, max_length=MAX_EVENT_BYTES)
+    message_id: str | None = Field(default=None, strict=True, max_length=128)
+    type: str | None = Field(default=None, strict=True, max_length=64)
+
+
+class SmnTriggerRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_source: Literal["smn"]
+    smn: SmnTriggerMessage
+
+
+class SmnTriggerEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    record: list[SmnTriggerRecord] = Field(min_length=1, max_length=MAX_SMN_TRIGGER_RECORDS)
+
+
+def _functiongraph_timer(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    """`user_event` is the text the trigger was configured with: a JSON object is a direct request;
+    empty or other text means the configured groups. Text that opens like JSON but is not a valid
+    object is refused: a typo in a request must not turn into a run over the configured groups."""
+    timer = _validate(FunctionGraphTimer, event, FUNCTIONGRAPH_TIMER)
+    text = timer.user_event.strip()
+    if text[:1] in ("{", "["):
+        data = _json_message(text, FUNCTIONGRAPH_TIMER, "user_event")
+        request, _ = _direct(data, FUNCTIONGRAPH_TIMER, defaults, prefix="user_event.")
+        return ParsedEvent(FUNCTIONGRAPH_TIMER, request, Retry.TIMER, scheduled_at=timer.time)
+    if text:
+        logger.info("the timer's user_event is text, not a request: the configured groups", extra={"chars": len(text)})
+    return _configured_groups(defaults, FUNCTIONGRAPH_TIMER, None, timer.time)
+
+
+def _smn_trigger_record(record: SmnTriggerRecord, defaults: Defaults) -> ParsedEvent:
+    smn = record.smn
+    logger.info("SMN trigger message", extra={"topic_urn": smn.topic_urn, "message_id": smn.message_id})
+    if smn.type is not None and smn.type.lower() != "notification":
+        return _ignored(FUNCTIONGRAPH_SMN, f"an SMN {_shown(smn.type)} message, not a notification: nothing to do")
+    return parse_smn_message(smn.message, defaults, FUNCTIONGRAPH_SMN)
+
+
+def _functiongraph_smn(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    """The platform delivers it (no signature to check: only who may invoke the function can send
+    it). Each message is parsed as an SMN HTTPS delivery's is; several records are merged."""
+    envelope = _validate(SmnTriggerEvent, event, FUNCTIONGRAPH_SMN)
+    parsed = [_smn_trigger_record(record, defaults) for record in envelope.record]
+    acting = [p for p in parsed if p.request.has_work]
+    if len(parsed) == 1 or not acting:
+        return parsed[0]
+    if len(acting) == 1:
+        return acting[0]
+    return ParsedEvent(FUNCTIONGRAPH_SMN, _merged([p.request for p in acting], FUNCTIONGRAPH_SMN, "SMN"), Retry.EVENT)
+
+
+def parse_functiongraph_event(event: Any, defaults: Defaults) -> ParsedEvent:
+    """A FunctionGraph event: a TIMER trigger's, an SMN trigger's, or a direct request (a console
+    test event, an API call). Raises InvalidEvent or NeedsConfiguration."""
+    event = _check_event(event)
+    if "trigger_type" in event:
+        if event["trigger_type"] == "TIMER":
+            return _functiongraph_timer(event, defaults)
+        raise InvalidEvent(f"unsupported FunctionGraph trigger_type {_shown(event['trigger_type'])}; TIMER is accepted")
+    if "record" in event:
+        return _functiongraph_smn(event, defaults)
+    return _direct_invocation(event, defaults)

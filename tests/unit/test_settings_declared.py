@@ -50,6 +50,7 @@ ATTRIBUTES = {
     "SDRS_PAGE_SIZE": "page_size",
     "SDRS_SWEEP_ROTATION_HOURS": "sweep_rotation_hours",
     "SDRS_SMN_MAX_AGE_SECONDS": "smn_max_age_seconds",
+    "SDRS_FUNCTIONGRAPH_EMF_METRICS": "functiongraph_emf_metrics",
 }
 # Where template.yaml deliberately allows less than the code accepts: {variable: (MinValue, MaxValue)}.
 TEMPLATE_NARROWER = {
