@@ -4,8 +4,9 @@
       → settings → trigger → validated request → cleanup → result(s)
       → Disposition: return this body, raise with it, or (a batch) report these items failed
 
-Edges (`handler.app` for Lambda; later a Function URL and FunctionGraph) only adapt their
-platform to an `Invocation` and a `Disposition` back to the platform.
+Edges (`handler.app` for Lambda, `handler.function_url` for SMN over HTTPS on a Function URL,
+`handler.functiongraph` for FunctionGraph) only adapt their platform to an `Invocation` and a
+`Disposition` back to the platform.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from handler.triggers import (
     check_sqs_event,
     is_sqs_event,
     parse_event,
+    parse_functiongraph_event,
     parse_smn_message,
     parse_sqs_body,
 )
@@ -172,6 +174,11 @@ def handle_parsed(invocation: Invocation, parse: Callable[[Defaults], ParsedEven
 def handle_smn_message(invocation: Invocation, message: str) -> Disposition:
     """The message of a verified SMN delivery (a direct request, or a Cloud Eye alarm)."""
     return handle_parsed(invocation, lambda defaults: parse_smn_message(message, defaults))
+
+
+def handle_functiongraph(invocation: Invocation) -> Disposition:
+    """A FunctionGraph event: a TIMER trigger's, an SMN trigger's, or a direct request."""
+    return handle_parsed(invocation, lambda defaults: parse_functiongraph_event(invocation.event, defaults))
 
 
 def _single(invocation: Invocation, parse: Callable[[Defaults], ParsedEvent]) -> tuple[InvocationResult, Retry]:

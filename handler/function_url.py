@@ -17,13 +17,15 @@ import binascii
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handler.core import Disposition, Invocation, Runtime, handle_smn_message
-from handler.models import InvocationResult
 from handler.observability import logger
 from handler.settings import ConfigurationError, load_settings
 from handler.smn import CertificateFetcher, SmnConfig, SmnMessage, SmnRefused, allowed_subscribe_url, verify_delivery
+
+if TYPE_CHECKING:
+    from handler.models import InvocationResult
 
 MAX_BODY_BYTES = 256 * 1024  # an SMN message is at most 256 KB
 CONFIRM_TIMEOUT_SECONDS = 5.0

@@ -19,11 +19,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from handler.core import Invocation, Runtime, TransientFailure, handle_parsed
+from handler.core import Invocation, Runtime, TransientFailure, handle_functiongraph
 from handler.observability import logger
 from handler.sdrs.factory import ClientFactory
 from handler.settings import DECLARED, ConfigurationError
-from handler.triggers import parse_functiongraph_event
 
 __all__ = ["RUNTIME", "TransientFailure", "environment", "handler"]
 
@@ -86,8 +85,7 @@ def handler(event: Any, context: Any, runtime: Runtime = RUNTIME) -> dict[str, A
     )
     _state["cold"] = False
     remaining = context.getRemainingTimeInMilliSeconds() / 1000
-    invocation = Invocation(event, remaining, env, runtime)
-    disposition = handle_parsed(invocation, lambda defaults: parse_functiongraph_event(event, defaults))
+    disposition = handle_functiongraph(Invocation(event, remaining, env, runtime))
     if _wants_emf(env):
         from aws_lambda_powertools import Metrics
 

@@ -1,4 +1,5 @@
-"""`sdrs-cleanup invoke EVENT_FILE [--emulator] [--dry-run]`: run the Lambda handler locally.
+"""`sdrs-cleanup invoke EVENT_FILE [--platform lambda|functiongraph] [--emulator] [--dry-run]`: run the
+function's Lambda or FunctionGraph entry point locally.
 
 The result goes to stdout as JSON, logs and a short human summary to stderr. Exit codes:
 0 when the result is ok, 1 when it is not, 2 on usage errors.
@@ -16,7 +17,10 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from handler.local.functiongraph_context import AgencyCredentials
 
 
 class LocalContext:
@@ -93,42 +97,74 @@ def _summary(result: dict[str, Any], out: TextIO, indent: str = "") -> None:
         print(f"{indent}  nothing to do: no protection group to clean", file=out)
 
 
-def _invoke(event: Any, timeout: float, verbose: bool) -> tuple[dict[str, Any], str | None]:
-    """Run the real handler; logs and metrics (stdout in Lambda) go to stderr here."""
-    if not verbose:  # keep stderr readable: errors and the summary, no INFO logs or EMF blobs
+def _call(event: Any, args: argparse.Namespace, agency: AgencyCredentials | None) -> dict[str, Any]:
+    """The entry point of the platform asked for, with a local context (raises TransientFailure)."""
+    if getattr(args, "platform", "lambda") == "functiongraph":
+        from handler.functiongraph import handler
+        from handler.local.emulator import DEMO_PROJECT_ID
+        from handler.local.functiongraph_context import LocalFunctionGraphContext
+
+        project = DEMO_PROJECT_ID if args.emulator else os.environ.get("RUNTIME_PROJECT_ID", "")
+        return handler(event, LocalFunctionGraphContext(args.timeout, agency=agency, project_id=project))
+    from handler.app import lambda_handler
+
+    result: dict[str, Any] = lambda_handler(event, LocalContext(args.timeout))
+    return result
+
+
+def _invoke(
+    event: Any, args: argparse.Namespace, agency: AgencyCredentials | None
+) -> tuple[dict[str, Any], str | None]:
+    """Run the real handler; logs and metrics (stdout in Lambda and FunctionGraph) go to stderr here."""
+    if not args.verbose:  # keep stderr readable: errors and the summary, no INFO logs or EMF blobs
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    from handler.app import TransientFailure, lambda_handler
+    from handler.core import TransientFailure
     from handler.observability import logger
 
     logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
     logger.registered_handler.setStream(sys.stderr)  # type: ignore[attr-defined]
     # In Lambda, EMF metrics are printed to stdout; here stdout holds only the result.
-    with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
+    with contextlib.redirect_stdout(sys.stderr if args.verbose else io.StringIO()):
         try:
-            return lambda_handler(event, LocalContext(timeout)), None
+            return _call(event, args, agency), None
         except TransientFailure as exc:
-            # In Lambda this raise triggers the asynchronous retry; locally, show the result too.
+            # On the platform this raise triggers the asynchronous retry; locally, show the result too.
             return exc.result, str(exc)
+
+
+# On FunctionGraph the agency's credentials and the context's project stand in for these.
+_STATIC_IDENTITY = ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_PROJECT_ID")
 
 
 def _run_locally(
     event: Any, args: argparse.Namespace, overrides: dict[str, str]
 ) -> tuple[dict[str, Any], str | None, Any]:
     """The handler on `event` with `overrides` in its environment, against the built-in emulator
-    when --emulator is given. Returns the answer, the raise (if any) and the emulator (or None)."""
-    from handler.local.emulator import DEMO_GROUP_CLEAN, DEMO_GROUP_WITH_FAILURES, SdrsEmulator
+    when --emulator is given. Returns the answer, the raise (if any) and the emulator (or None).
+    On FunctionGraph with the emulator, the emulator issues temporary credentials that the local
+    context lends as an agency would, and the environment holds no AK/SK at all."""
+    from handler.local.emulator import DEMO_GROUP_CLEAN, DEMO_GROUP_WITH_FAILURES, SdrsEmulator, demo_state
 
+    functiongraph = getattr(args, "platform", "lambda") == "functiongraph"
     with contextlib.ExitStack() as stack:
-        emulator = None
+        emulator, agency = None, None
+        removed: tuple[str, ...] = ()
         if args.emulator:
-            emulator = stack.enter_context(SdrsEmulator())
+            emulator = stack.enter_context(SdrsEmulator(demo_state()))
             if "SDRS_SERVER_GROUP_IDS" not in os.environ:
                 overrides["SDRS_SERVER_GROUP_IDS"] = f"{DEMO_GROUP_WITH_FAILURES},{DEMO_GROUP_CLEAN}"
-            overrides.update(emulator.environment())
+            removed = ("SDRS_REGION", "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+            if functiongraph:
+                from handler.local.emulator import issue_agency_credentials
+
+                agency = issue_agency_credentials(emulator.state)
+                overrides["SDRS_ENDPOINT"] = emulator.endpoint
+                removed += _STATIC_IDENTITY
+            else:
+                overrides.update(emulator.environment())
             print(f"sdrs-cleanup: using the built-in SDRS emulator at {emulator.endpoint}", file=sys.stderr)
-        removed = ("SDRS_REGION", "HUAWEICLOUD_SDK_SECURITY_TOKEN") if emulator else ()
         with _environment(overrides, removed):
-            answer, raised = _invoke(event, args.timeout, args.verbose)
+            answer, raised = _invoke(event, args, agency)
     return answer, raised, emulator
 
 
@@ -138,7 +174,8 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     print(json.dumps(result, indent=2, ensure_ascii=False))
     _summary(result, sys.stderr)
     if raised:
-        print(f"  raised in Lambda: {raised}", file=sys.stderr)
+        platform = "FunctionGraph" if args.platform == "functiongraph" else "Lambda"
+        print(f"  raised on {platform}: {raised}", file=sys.stderr)
     if emulator is not None:
         left = [(gid, n) for _, gid, n in emulator.failed_task_counts() if n]
         print(
@@ -186,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     invoke = commands.add_parser("invoke", help="run the handler on an event file")
     invoke.add_argument("event_file", metavar="EVENT_FILE", help="a JSON event, e.g. events/sns-alarm.json")
+    invoke.add_argument(
+        "--platform",
+        choices=("lambda", "functiongraph"),
+        default="lambda",
+        help="the entry point: Lambda's lambda_handler (default) or FunctionGraph's handler, with a local context",
+    )
     invoke.add_argument("--emulator", action="store_true", help="run against the built-in SDRS emulator")
     invoke.add_argument("--dry-run", action="store_true", help="list failed tasks but delete nothing")
     invoke.add_argument("--timeout", type=float, default=60.0, help="the invocation's time limit in seconds")

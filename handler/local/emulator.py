@@ -31,6 +31,7 @@ arrival time (`arrived`, comparable with `time.monotonic()` in the tests' proces
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from handler.local.functiongraph_context import AgencyCredentials
 from handler.local.sdrs_behaviour import (
     ALLOWED_CLOCK_SKEW_SECONDS,
     COMMON_FAULTS,
@@ -92,6 +94,18 @@ class EmulatorState(SdrsState):
 
     access_key: str = DEMO_AK
     secret_key: str = DEMO_SK
+
+
+def issue_agency_credentials(state: SdrsState) -> AgencyCredentials:
+    """Temporary credentials as an agency lends them (AK, SK and a security token): from now on
+    the emulator accepts only requests signed with them and carrying that token."""
+    credentials = AgencyCredentials(
+        "TMP" + secrets.token_hex(10).upper(), secrets.token_urlsafe(30), "agency-" + secrets.token_urlsafe(96)
+    )
+    with state.lock:
+        state.access_key, state.secret_key = credentials.access_key, credentials.secret_key
+        state.security_token = credentials.security_token
+    return credentials
 
 
 def sweep_state(groups: int, with_failures: int, failed_tasks: int = 3, latency: float = 0.0) -> EmulatorState:

@@ -345,3 +345,44 @@ def test_non_json_event_file_exits_2(tmp_path: Path) -> None:
     done = _run("invoke", str(bad), env=_clean_env())
     assert done.returncode == 2
     assert "is not JSON" in done.stderr
+
+
+FUNCTIONGRAPH_EVENTS = EVENTS / "functiongraph"
+# FunctionGraph sample -> (trigger, {group: outcome}), with SDRS_SERVER_GROUP_IDS left to the CLI's default.
+FUNCTIONGRAPH_EXPECTED: dict[str, tuple[str, dict[str, str]]] = {
+    "timer.json": (
+        "functiongraph_timer",
+        {DEMO_GROUP_WITH_FAILURES: "deleted", DEMO_GROUP_CLEAN: "nothing_to_delete"},
+    ),
+    "timer-request.json": ("functiongraph_timer", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "smn-direct.json": ("functiongraph_smn", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "smn-cloudeye-alarm.json": ("functiongraph_smn", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+    "direct.json": ("direct", {DEMO_GROUP_WITH_FAILURES: "deleted"}),
+}
+
+
+def test_every_functiongraph_sample_has_an_expectation() -> None:
+    assert {path.name for path in FUNCTIONGRAPH_EVENTS.glob("*.json")} == set(FUNCTIONGRAPH_EXPECTED)
+
+
+@pytest.mark.parametrize("event_file", sorted(FUNCTIONGRAPH_EXPECTED))
+def test_functiongraph_platform_with_the_embedded_emulator_and_no_static_keys(event_file: str) -> None:
+    """`invoke --platform functiongraph --emulator`: the emulator issues temporary credentials, the
+    local context lends them as an agency; static keys in the caller's environment are dropped."""
+    env = {**_clean_env(), "HUAWEICLOUD_SDK_AK": "STATIC-AK-NOT-KNOWN", "HUAWEICLOUD_SDK_SK": "static-sk"}
+    done = _run("invoke", "--platform", "functiongraph", str(FUNCTIONGRAPH_EVENTS / event_file), "--emulator", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    trigger, expected = FUNCTIONGRAPH_EXPECTED[event_file]
+    assert result["trigger"] == trigger
+    assert {g["server_group_id"]: g["outcome"] for g in result["groups"]} == expected
+    assert all(g["status_code"] in (200, 204) for g in result["groups"])
+
+
+def test_functiongraph_platform_refuses_a_hostile_timer_user_event(tmp_path: Path) -> None:
+    event = tmp_path / "timer.json"
+    event.write_text(json.dumps({"trigger_type": "TIMER", "user_event": '{"server_group_id": "../x"}'}))
+    done = _run("invoke", "--platform", "functiongraph", str(event), "--emulator", env=_clean_env())
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["type"] == "invalid_event"
+    assert "emulator afterwards: 1210 failed task(s) left" in done.stderr

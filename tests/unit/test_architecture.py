@@ -2,7 +2,9 @@
 
 - the domain (cleanup, models) imports no HTTP library, no event envelope, no SDRS client;
 - the SDRS client package imports no trigger, edge, core or domain module;
-- the Lambda edge goes through the core, never to the triggers or the domain directly;
+- each edge (Lambda, the SMN Function URL, FunctionGraph) goes through the core, never to the
+  triggers or the domain directly, and no edge imports another (FunctionGraph never loads the
+  Lambda edge's Metrics, Lambda never the FunctionGraph edge);
 - nothing shipped imports handler/local (the CLI and the emulator are not in the artifact);
 - the module-level imports of the package have no cycle.
 """
@@ -17,7 +19,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "handler"
 DOMAIN = {"handler.cleanup", "handler.models"}
 ENVELOPES = {"handler.triggers"}
-EDGES = {"handler.app"}
+EDGES = {"handler.app", "handler.function_url", "handler.functiongraph"}
 CLIENT_MODULE = "handler.sdrs.client"
 
 
@@ -83,6 +85,15 @@ def test_an_edge_goes_through_the_core(name: str) -> None:
     used = handler_imports(name)
     assert "handler.core" in used
     assert not used & (ENVELOPES | DOMAIN | {CLIENT_MODULE})
+
+
+@pytest.mark.parametrize("name", ["handler.app", "handler.functiongraph"])
+def test_a_platform_edge_imports_no_other_platform_edge(name: str) -> None:
+    """The Function URL edge is part of the Lambda platform (imported lazily by handler.app)."""
+    others = {"handler.app", "handler.functiongraph"} - {name}
+    if name == "handler.functiongraph":
+        others |= {"handler.function_url", "handler.smn"}
+    assert not handler_imports(name) & others
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
