@@ -15,7 +15,6 @@ with the time that was left and the time that was needed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -62,11 +61,16 @@ class _OnThisThread:
 def _pool(request: CleanupRequest, policy: CleanupPolicy) -> AbstractContextManager[Mapper]:
     if request.sweep_project_id is None and len(request.targets) <= 1:
         return nullcontext(_OnThisThread())
+    from concurrent.futures import ThreadPoolExecutor  # 6 ms of import a one-group invocation never needs
+
     return ThreadPoolExecutor(max_workers=policy.max_concurrency, thread_name_prefix="sdrs")
 
 
 @dataclass(frozen=True, slots=True)
 class CleanupPolicy:
+    """How a run is bounded: threads, the safety brake, and the margin a group needs to start (None: judged from
+    the calls)."""
+
     max_concurrency: int
     # The safety brake: a run that would delete more failed tasks than this deletes none.
     max_failed_tasks: int
@@ -84,6 +88,8 @@ class CleanupPolicy:
 
 @dataclass(frozen=True, slots=True)
 class CleanupReport:
+    """What a run did: each group's result, or the error that stopped it before any group."""
+
     groups: list[GroupResult]
     error: InvocationError | None = None
     listed_bytes: int | None = 0  # what the listings with failed tasks weighed (None: not known)
@@ -119,6 +125,8 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
 
 @dataclass(frozen=True, slots=True)
 class _Run:
+    """One run's shared state: the request, the API, the deadline and the policy."""
+
     api: SdrsApi
     deadline: Deadline
     policy: CleanupPolicy

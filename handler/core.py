@@ -58,6 +58,9 @@ class Runtime:
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
+    """One invocation as the core sees it, whatever the platform: the event, the time left, the environment, the
+    runtime."""
+
     event: Any
     remaining_seconds: float
     env: Mapping[str, str] = field(repr=False)  # may hold credentials

@@ -11,6 +11,8 @@ from handler.sdrs.api import check_project_id, check_server_group_id
 
 @dataclass(frozen=True, slots=True)
 class GroupTarget:
+    """A protection group to clean, in its project."""
+
     project_id: str
     server_group_id: str
 
@@ -74,6 +76,8 @@ class ErrorType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GroupError:
+    """Why a group was not cleaned, and whether trying again can help."""
+
     code: str
     message: str
     retryable: bool
@@ -81,6 +85,8 @@ class GroupError:
 
 @dataclass(frozen=True, slots=True)
 class GroupResult:
+    """What became of one group: its outcome, the failed tasks listed (the audit record) and the API's answer."""
+
     project_id: str
     server_group_id: str
     outcome: Outcome
@@ -93,6 +99,8 @@ class GroupResult:
 
 @dataclass(frozen=True, slots=True)
 class InvocationError:
+    """Why an invocation did nothing, or not everything."""
+
     type: ErrorType
     message: str
     retryable: bool = False
@@ -103,6 +111,8 @@ _DONE = frozenset({Outcome.DELETED, Outcome.NOTHING_TO_DELETE, Outcome.WOULD_DEL
 
 @dataclass(frozen=True, slots=True)
 class InvocationResult:
+    """The structured result of one invocation (or one SQS record)."""
+
     trigger: str
     dry_run: bool = False
     groups: list[GroupResult] = field(default_factory=list)

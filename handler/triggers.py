@@ -43,6 +43,8 @@ class NeedsConfiguration(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ParsedEvent:
+    """A validated event: the request it makes, how its trigger retries, and what to log it by."""
+
     trigger: str
     request: CleanupRequest
     retry: Retry
@@ -62,6 +64,8 @@ def _asynchronous(request: CleanupRequest) -> Retry:
 
 @dataclass(frozen=True, slots=True)
 class Defaults:
+    """What an event may leave out: the project and the scheduled groups."""
+
     project_id: str | None
     scheduled_server_group_ids: tuple[str, ...]
     sweep_on_schedule: bool = False

@@ -62,6 +62,8 @@ class SdrsApiError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """An answer of the API: its status, request id, the attempts it took and its size."""
+
     status_code: int
     request_id: str | None
     attempts: int
@@ -83,6 +85,8 @@ def invalid_response(message: str, reply: Reply) -> SdrsApiError:
 
 @dataclass(frozen=True, slots=True)
 class FailureJobListing:
+    """A group's failed tasks as listed (every page), and the last answer."""
+
     jobs: list[dict[str, Any]]
     last: Reply
     # What the listing's pages weighed as the API sent them, for the response size guard (0: unknown).
@@ -91,6 +95,8 @@ class FailureJobListing:
 
 @dataclass(frozen=True, slots=True)
 class ServerGroupPage:
+    """One page of the project's protection groups."""
+
     count: int  # the total number of groups in the project, not this page's size
     server_groups: list[dict[str, Any]]
     reply: Reply

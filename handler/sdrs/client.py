@@ -130,6 +130,8 @@ class CallTimes:
 
 @dataclass(frozen=True, slots=True)
 class _Request:
+    """A request as the client sends it (signed per attempt)."""
+
     method: str
     url: str  # path and canonical query
     project_id: str

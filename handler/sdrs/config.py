@@ -11,6 +11,8 @@ from handler.settings import Proxy, Settings
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """How failed attempts are retried: how many, and the capped exponential back-off with full jitter."""
+
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -35,6 +37,8 @@ class SecretReference:
 
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
+    """Everything a client is built from; the client cache's key."""
+
     endpoint: str
     proxy: Proxy | None  # the proxy to the endpoint (its repr hides user info); None: direct
     credentials: Credentials | SecretReference

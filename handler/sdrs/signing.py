@@ -49,6 +49,8 @@ def parse_query(raw_query: str) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
+    """An SDK-HMAC-SHA256 signature and what it was computed from (for the tests and the vectors)."""
+
     canonical_request: str
     string_to_sign: str
     signed_headers: str

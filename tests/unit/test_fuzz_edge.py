@@ -33,6 +33,7 @@ FUZZ_EXAMPLES=N sets the examples per test (default: DEFAULT_EXAMPLES, for CI).
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import json
 import os
@@ -50,7 +51,7 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler import app, cleanup, core
+from handler import app, core
 from handler.app import TransientFailure
 from handler.core import Runtime
 from handler.sdrs import client as client_module
@@ -848,7 +849,7 @@ def test_huge_listing_count_ends_as_discovery_failed(
                 raise MemoryError("simulated: too many queued page requests")
             return super().submit(*args, **kwargs)
 
-    monkeypatch.setattr(cleanup, "ThreadPoolExecutor", BoundedPool)
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", BoundedPool)  # cleanup imports it when needed
 
     def first_page_then_out_of_time(request: httpx.Request) -> httpx.Response:
         handler_clock.advance(1e6)  # no time left: the other pages must not be requested
