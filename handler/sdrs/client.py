@@ -6,15 +6,19 @@ retried, and turns every failure into `SdrsApiError`.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,6 +82,32 @@ class Connection:
         self.transport.close()
 
 
+# The artifact's CA certificates as an OpenSSL hashed directory (the build's handler/local/ca_directory.py,
+# from certifi's bundle): a TLS context then reads only the issuer a handshake needs.
+CA_DIRECTORY = Path(__file__).with_name("ca")
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context every connection pool of the process verifies with, made once (during
+    SnapStart's init when it is on)."""
+    return tls_context_for(CA_DIRECTORY)
+
+
+def tls_context_for(ca_directory: Path) -> ssl.SSLContext:
+    """SSL_CERT_FILE and SSL_CERT_DIR win, as they do in httpx; then `ca_directory` when it holds
+    hashed certificates (the artifact's); then certifi's bundle (a run from the source tree)."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    if ca_directory.is_dir() and any(ca_directory.glob("*.0")):
+        return ssl.create_default_context(capath=str(ca_directory))
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def connect(
     endpoint: str,
     credentials: Credentials | CredentialSource,
@@ -96,9 +126,16 @@ def connect(
     return Connection(
         endpoint=endpoint.rstrip("/"),
         auth=AkSkAuth(credentials),
-        transport=transport or httpx.HTTPTransport(limits=limits, proxy=proxy),
+        transport=transport or httpx.HTTPTransport(verify=tls_context(), limits=limits, proxy=proxy),
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(text: str) -> httpx.URL:
+    """Parsed once: URL parsing is the largest CPU item of a warm request, and the same few URLs
+    (a group's listing, its DELETE) come back in every run. The text holds ids, never a secret."""
+    return httpx.URL(text)
 
 
 _HEADERS = {"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"}
@@ -360,7 +397,7 @@ class SdrsClient:
         )
         request = httpx.Request(
             call.method,
-            connection.endpoint + call.url,
+            _url(connection.endpoint + call.url),
             headers={**_HEADERS, "X-Project-Id": call.project_id},
             extensions={"timeout": timeout.as_dict()},
         )

@@ -85,7 +85,16 @@ class ClientFactory:
 
     @staticmethod
     def preload() -> None:
-        import handler.sdrs.client  # noqa: F401
+        """The one-time work of a first request that is safe to snapshot (SnapStart's init): the
+        HTTP stack's imports, the TLS context (the CA certificates), a connection pool made and
+        dropped (httpcore's modules), URL parsing with IDNA. No socket, no credential, no state
+        a restored copy would share with another: the pool the first request uses is its own."""
+        import httpx
+
+        from handler.sdrs.client import tls_context
+
+        httpx.HTTPTransport(verify=tls_context()).close()
+        httpx.URL("https://sdrs.cn-north-4.myhuaweicloud.com/v1")
 
     def _make(self, config: ClientConfig) -> SdrsClient:
         from handler.sdrs.client import SdrsClient, connect, system_random

@@ -202,3 +202,25 @@ def test_the_process_environment_is_compared_whole(monkeypatch: pytest.MonkeyPat
     assert second is not first
     assert second.proxy is not None
     assert isinstance(settings_module._key(os.environ), dict)  # CPython's raw copy, not 60 lookups
+
+
+def test_request_urls_are_parsed_once() -> None:
+    """A warm container's second run of the same request parses no URL: the client's cache hits."""
+    from handler.core import Invocation, Runtime, handle
+    from handler.local.emulator import DEMO_GROUP_WITH_FAILURES, SdrsEmulator, demo_state
+    from handler.sdrs import client
+    from handler.sdrs.factory import ClientFactory
+
+    factory = ClientFactory(sleep=lambda seconds: None)
+    with SdrsEmulator(demo_state()) as emulator:
+        invocation = Invocation(
+            {"server_group_id": DEMO_GROUP_WITH_FAILURES}, 30, emulator.environment(), Runtime(factory)
+        )
+        handle(invocation)
+        before = client._url.cache_info()
+        second = handle(invocation)
+        after = client._url.cache_info()
+    factory.close()
+    assert second.body["groups"][0]["outcome"] == "nothing_to_delete"  # the same list URL, asked again
+    assert after.hits > before.hits
+    assert after.misses == before.misses

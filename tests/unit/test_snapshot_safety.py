@@ -20,8 +20,11 @@ def hook(event, args):
 sys.addaudithook(hook)
 threads = threading.active_count()
 import handler.app
+client = sys.modules.get("handler.sdrs.client")
 print(json.dumps({"events": events, "new_threads": threading.active_count() - threads,
-                  "clients": int(handler.app.RUNTIME.sdrs.current is not None)}))
+                  "clients": int(handler.app.RUNTIME.sdrs.current is not None),
+                  "httpx": "httpx" in sys.modules,
+                  "tls_contexts": client.tls_context.cache_info().currsize if client else 0}))
 """
 
 
@@ -41,3 +44,29 @@ def test_importing_the_handler_connects_to_nothing_and_reads_no_secret() -> None
     assert report["events"] == []  # no socket, no DNS lookup, no HTTP, no subprocess
     assert report["new_threads"] == 0
     assert report["clients"] == 0
+    assert report["httpx"] is False  # without SnapStart, nothing of the HTTP stack is paid at import
+    assert report["tls_contexts"] == 0
+
+
+def test_with_snapstart_the_init_prepares_tls_and_still_connects_to_nothing() -> None:
+    """AWS_LAMBDA_INITIALIZATION_TYPE=snap-start: the init imports the HTTP stack and makes the
+    TLS context (CA certificates loaded) so that a restored copy's first request starts warm;
+    still no socket, no thread, no client (no credentials read)."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SDRS_REGION": "cn-north-4",
+        "HUAWEICLOUD_SDK_AK": "AK-CANARY-SNAPSHOT",
+        "HUAWEICLOUD_SDK_SK": "SK-CANARY-SNAPSHOT",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+        "HOME": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert report["events"] == []
+    assert report["new_threads"] == 0
+    assert report["clients"] == 0
+    assert report["httpx"] is True
+    assert report["tls_contexts"] == 1
