@@ -83,8 +83,8 @@ variable "max_concurrency" {
   description = "SDRS_MAX_CONCURRENCY: SDRS requests one invocation keeps in flight at most."
 
   validation {
-    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 64 && floor(var.max_concurrency) == var.max_concurrency
-    error_message = "A whole number from 1 to 64."
+    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 32 && floor(var.max_concurrency) == var.max_concurrency
+    error_message = "A whole number from 1 to 32: more threads only queue for the interpreter lock (BENCHMARKS.md)."
   }
 }
 

@@ -55,6 +55,9 @@ ATTRIBUTES = {
 # Where template.yaml deliberately allows less than the code accepts: {variable: (MinValue, MaxValue)}.
 TEMPLATE_NARROWER = {
     "SDRS_CREDENTIALS_TTL_SECONDS": (0, 3600),  # a deployed function re-reads its secret at least hourly
+    # More threads only queue for the interpreter lock (BENCHMARKS.md, sweep concurrency); the code
+    # still accepts up to 64, so that a configuration that set more keeps working.
+    "SDRS_MAX_CONCURRENCY": (1, 32),
 }
 
 
