@@ -70,11 +70,12 @@ def timed[T](work: Callable[[], T]) -> tuple[T, float, float]:
 
 @dataclass(frozen=True)
 class Tls:
-    """A throw-away CA and a server certificate for 127.0.0.1, and a CA bundle for the clients."""
+    """A throw-away CA and a server certificate for 127.0.0.1. The clients are told to trust the CA
+    by their artifacts' own trust stores (`sdk_benchmark.trust_ca`), not by the environment."""
 
     certificate: str
     key: str
-    bundle: str
+    ca: str
 
 
 def _serve_refills(listener: socket.socket, state: EmulatorState, refill: Callable[[EmulatorState], None]) -> None:
@@ -128,8 +129,6 @@ def serve_emulator(
     for scheme, server in servers.items():
         environment = server.environment() | extra
         environment["SDRS_ENDPOINT"] = environment["SDRS_ENDPOINT"].replace("http://", f"{scheme}://")
-        if tls is not None:  # each library reads its own variable; the same file
-            environment |= {"SSL_CERT_FILE": tls.bundle, "REQUESTS_CA_BUNDLE": tls.bundle}
         environments[scheme] = environment
     conn.send(environments)
     cpu_since = cpu_seconds()
@@ -187,6 +186,7 @@ class Emulator:
         args = (child, make_state, refill, tls)
         self._process = context.Process(target=serve_emulator, args=args, name="sdrs-emulator", daemon=True)
         self._process.start()
+        child.close()  # the child's copy only: should it die, recv() below fails instead of waiting forever
         # "http", and "https" when there is a certificate.
         self.environments: dict[str, dict[str, str]] = self._conn.recv()
 
