@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -27,16 +26,16 @@ from handler.local.emulator import (
     Fault,
     SdrsEmulator,
 )
+from tests.isolated import ROOT, assert_from, host_platform, manylinux_host
 
-ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 pytestmark = [
     pytest.mark.slow,
+    manylinux_host,
+    # The artifact is Lambda's Python 3.13 code (3.13 wheels and bytecode), run by this interpreter.
     pytest.mark.skipif(
-        sys.platform != "linux" or platform.machine().lower() not in MACHINES,
-        reason="the artifact holds manylinux wheels: it runs on Linux x86_64 or aarch64 only",
+        sys.version_info < (3, 13), reason="the Lambda artifact is built for and run by Python 3.13, not this Python"
     ),
 ]
 
@@ -85,7 +84,6 @@ NOTHING_DONE = {
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("artifact")
-    platform_tag = f"{MACHINES[platform.machine().lower()]}-manylinux2014"
     build = subprocess.run(
         [
             "make",
@@ -94,7 +92,7 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(ROOT),
             "build-SdrsCleanupFunction",
             f"ARTIFACTS_DIR={target}",
-            f"LAMBDA_PLATFORM={platform_tag}",
+            f"LAMBDA_PLATFORM={host_platform()}",
         ],
         capture_output=True,
         text=True,
@@ -120,8 +118,7 @@ def invoke(artifact: Path, tmp_path: Path, events: list[Any], env: dict[str, str
     probe: dict[str, Any] = json.loads(report.read_text())
     assert not [entry for entry in probe["sys_path"] if "site-packages" in entry]
     assert {"handler.app", "handler.core", "pydantic_core"} <= set(probe["files"])
-    for name, file in probe["files"].items():
-        assert Path(file).is_relative_to(artifact), f"{name} came from {file}, not from the artifact"
+    assert_from(probe["files"], artifact)
     return probe
 
 
