@@ -114,7 +114,7 @@ endef
 # `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the Lambda code, Python 3.13.
 build-SdrsCleanupFunction: | uv
 	@test -n "$(ARTIFACTS_DIR)" || { echo "usage: make build-SdrsCleanupFunction ARTIFACTS_DIR=DIR" >&2; exit 2; }
-	$(call build_function,$(ARTIFACTS_DIR),$(PYTHON_VERSION),$(LAMBDA_PLATFORM),$(UV_PYTHON),)
+	$(call build_function,$(ARTIFACTS_DIR),$(PYTHON_VERSION),$(LAMBDA_PLATFORM),$(UV_PYTHON),ca)
 
 artifact: | uv ## build/artifact and build/sdrs-cleanup.zip: the Lambda code, for arm64
 	rm -rf build/artifact build/sdrs-cleanup.zip

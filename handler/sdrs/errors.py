@@ -11,8 +11,9 @@ from handler.sdrs.api import RETRYABLE_STATUSES, SdrsApiError
 
 STATUS_MEANINGS = {
     400: "bad request",
-    401: "authentication failed (check the AK/SK: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or the credentials "
-    "secret; not retried, repeated signature failures lock the key for five minutes)",
+    401: "authentication failed (check the credentials: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, the credentials "
+    "secret, or on FunctionGraph the agency's temporary AK/SK and security token; not retried, repeated "
+    "signature failures lock the key for five minutes)",
     403: "forbidden (the credentials lack SDRS permission for this project; not retried)",
     404: "not found",
     405: "method not allowed",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +160,16 @@ def test_artifact_holds_the_handler_without_local_tooling(artifact: Path) -> Non
     assert modules(artifact / "handler") == shipped
     assert not (artifact / "handler" / "local").exists()
     assert not list(artifact.glob("boto*"))
+
+
+def test_artifact_ships_the_ca_certificates_as_a_hashed_directory(artifact: Path) -> None:
+    """The form that loads fastest (tests/integration/test_tls_trust.py proves it still refuses an
+    unknown server): every certificate of the artifact's certifi bundle, named by subject hash."""
+    bundle = (artifact / "certifi" / "cacert.pem").read_text()
+    hashed = sorted((artifact / "handler" / "sdrs" / "ca").iterdir())
+    assert len(hashed) == bundle.count("-----BEGIN CERTIFICATE-----")
+    assert all(re.fullmatch(r"[0-9a-f]{8}\.[0-9]", path.name) for path in hashed)
+    assert all(path.read_text() in bundle for path in hashed)
 
 
 def test_handler_modules_are_precompiled_with_unchecked_hashes(artifact: Path) -> None:

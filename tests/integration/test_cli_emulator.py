@@ -290,7 +290,7 @@ def test_transient_failure_of_an_async_trigger_is_raised_and_shown(emulator: Sdr
     (group,) = result["groups"]
     assert (group["outcome"], group["attempts"], group["status_code"]) == ("failed", 2, 503)
     assert group["error"]["retryable"] is True
-    assert "raised in Lambda" in done.stderr
+    assert "raised on Lambda" in done.stderr
     assert emulator.state.failure_jobs(DEMO_PROJECT_ID, DEMO_GROUP_WITH_FAILURES)  # nothing deleted
 
 
