@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +29,15 @@ print(json.dumps({"events": events, "new_threads": threading.active_count() - th
 """
 
 
+def probe(env: dict[str, str]) -> dict[str, Any]:
+    """PROBE's report from a fresh interpreter with `env` as its whole environment."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
 def test_importing_the_handler_connects_to_nothing_and_reads_no_secret() -> None:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -36,10 +46,7 @@ def test_importing_the_handler_connects_to_nothing_and_reads_no_secret() -> None
         "AWS_SESSION_TOKEN": "token",
         "HOME": str(ROOT),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
-    )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = probe(env)
 
     assert report["events"] == []  # no socket, no DNS lookup, no HTTP, no subprocess
     assert report["new_threads"] == 0
@@ -60,10 +67,7 @@ def test_with_snapstart_the_init_prepares_tls_and_still_connects_to_nothing() ->
         "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
         "HOME": str(ROOT),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
-    )
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = probe(env)
 
     assert report["events"] == []
     assert report["new_threads"] == 0
