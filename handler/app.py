@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handler.core import Invocation, Runtime, TransientFailure, handle
+from handler.core import Invocation, Runtime, TransientFailure, handle, preload
 from handler.observability import logger, record_metrics
 from handler.sdrs.factory import ClientFactory
 
@@ -16,7 +16,9 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Sdrs
 # One client (and connection pool) per configuration, reused by warm invocations.
 RUNTIME = Runtime(ClientFactory())
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-    ClientFactory.preload()  # in the snapshot: a restored copy does not import the HTTP stack
+    # In the snapshot: a restored copy imports neither the HTTP stack nor the domain.
+    ClientFactory.preload()
+    preload()
 
 
 __all__ = ["RUNTIME", "TransientFailure", "lambda_handler"]

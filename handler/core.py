@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from handler.cleanup import CleanupPolicy, invocation_result, run_cleanup
 from handler.models import ErrorType, InvocationError, InvocationResult, Outcome, Retry
 from handler.observability import logger
 from handler.sdrs.api import Deadline, SdrsApi
@@ -120,6 +119,12 @@ def deadline_margin(settings: Settings | None, remaining: float) -> float:
         return settings.deadline_margin
     low, high = AUTO_MARGIN_BOUNDS
     return min(high, max(low, remaining / 10))
+
+
+def preload() -> None:
+    """What the first request imports besides the HTTP stack (the domain), for SnapStart's init;
+    without it, an event that needs no request never loads it."""
+    import handler.cleanup  # noqa: F401
 
 
 def _deadline(invocation: Invocation, settings: Settings | None) -> Deadline:
@@ -274,6 +279,8 @@ def _execute(parsed: ParsedEvent, settings: Settings, deadline: Deadline, runtim
         return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc))
     except CredentialsUnavailable as exc:
         return _refused(parsed.trigger, ErrorType.CONFIGURATION, str(exc), exc.retryable)
+    from handler.cleanup import CleanupPolicy, invocation_result, run_cleanup  # the domain: for work only
+
     policy = CleanupPolicy(settings.max_concurrency, settings.max_failed_tasks, settings.group_start_margin)
     report = run_cleanup(request, api, deadline, policy)
     return invocation_result(parsed.trigger, request.dry_run, report)

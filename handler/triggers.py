@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from handler.models import CleanupRequest, GroupTarget, Retry
 from handler.observability import logger
 from handler.sdrs.api import check_project_id, check_server_group_id
+
+if TYPE_CHECKING:  # imported when an event of their family arrives: handler/envelopes/__init__.py
+    from handler.envelopes.cloudwatch import AlarmData
+    from handler.envelopes.functiongraph import SmnTriggerRecord
 
 MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
 MAX_GROUPS_PER_REQUEST = 100
@@ -119,18 +123,6 @@ class DirectRequest(BaseModel):
         return list(dict.fromkeys(ids))
 
 
-class EventBridgeEvent(BaseModel):
-    version: str | None = None  # absent from SAM's `generate-event` samples: not needed here
-    id: str
-    source: str
-    account: str
-    time: str
-    region: str
-    resources: list[str]
-    detail_type: str = Field(alias="detail-type")
-    detail: Any = None
-
-
 class SnsNotification(BaseModel):
     MessageId: str
     TopicArn: str
@@ -148,16 +140,6 @@ class SnsRecord(BaseModel):
 
 class SnsEvent(BaseModel):
     Records: list[SnsRecord] = Field(min_length=1, max_length=10)
-
-
-class SqsRecord(BaseModel):
-    messageId: str = Field(min_length=1)
-    body: str
-    eventSource: Literal["aws:sqs"]
-
-
-class SqsEvent(BaseModel):
-    Records: list[SqsRecord] = Field(min_length=1, max_length=10_000)
 
 
 AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
@@ -203,50 +185,6 @@ class AlarmStateChange(BaseModel):
             if query.MetricStat is not None:
                 sets.append({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
         return "Trigger.Metrics", sets
-
-
-class AlarmMetric(BaseModel):
-    dimensions: dict[str, str] = Field(default_factory=dict)
-
-
-class AlarmMetricStat(BaseModel):
-    metric: AlarmMetric
-
-
-class AlarmMetricQuery(BaseModel):
-    metricStat: AlarmMetricStat | None = None  # None: an expression
-
-
-class AlarmConfiguration(BaseModel):
-    metrics: list[AlarmMetricQuery] = Field(default_factory=list, max_length=MAX_ALARM_METRICS)
-    alarmRule: str | None = None  # a composite alarm: a rule over other alarms, no metrics
-
-
-class AlarmStateValue(BaseModel):
-    value: AlarmState
-
-
-class AlarmData(BaseModel):
-    """The alarm in a CloudWatch alarm action's `alarmData`, and an EventBridge alarm event's `detail`."""
-
-    alarmName: str
-    state: AlarmStateValue
-    configuration: AlarmConfiguration
-
-    def dimension_sets(self) -> tuple[str, list[dict[str, str]]]:
-        metrics = [query.metricStat.metric.dimensions for query in self.configuration.metrics if query.metricStat]
-        return "configuration.metrics", metrics
-
-
-class CloudWatchAlarmAction(BaseModel):
-    """What a CloudWatch alarm whose action is this function sends it."""
-
-    source: Literal["aws.cloudwatch"]
-    alarmArn: str
-    accountId: str
-    time: str
-    region: str
-    alarmData: AlarmData
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
@@ -315,12 +253,16 @@ def _alarm_data(data: AlarmData, defaults: Defaults, trigger: str, prefix: str) 
 def _cloudwatch_alarm(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     """A CloudWatch alarm whose action is this function: it invokes asynchronously, on every
     state change (OK too)."""
+    from handler.envelopes.cloudwatch import CloudWatchAlarmAction
+
     envelope = _validate(CloudWatchAlarmAction, event, "cloudwatch_alarm")
     request = _alarm_data(envelope.alarmData, defaults, "cloudwatch_alarm", "alarmData.")
     return ParsedEvent("cloudwatch_alarm", request, Retry.EVENT)
 
 
 def _eventbridge(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
+    from handler.envelopes.cloudwatch import AlarmData, EventBridgeEvent
+
     envelope = _validate(EventBridgeEvent, event, "eventbridge")
     if envelope.detail_type == "CloudWatch Alarm State Change" and envelope.source == "aws.cloudwatch":
         data = _validate(AlarmData, envelope.detail, "eventbridge_alarm", "detail.")
@@ -476,6 +418,8 @@ def is_sqs_event(event: Any) -> bool:
 
 def check_sqs_event(event: dict[str, Any]) -> None:
     """Every record must carry a message id and a body, or no record can be reported."""
+    from handler.envelopes.sqs import SqsEvent
+
     _validate(SqsEvent, event, "sqs")
 
 
@@ -637,50 +581,18 @@ def parse_smn_message(message: str, defaults: Defaults, trigger: str = "smn") ->
     return ParsedEvent(trigger, request, Retry.EVENT)
 
 
-# --- Huawei Cloud FunctionGraph: its triggers' own events ------------------------------------------
-# As FunctionGraph's documentation shows them ("Supported Event Sources": the TIMER and SMN example
-# events). Fields the platform may add are ignored; the ones used are checked.
+# --- Huawei Cloud FunctionGraph: its triggers' own events (models: handler.envelopes.functiongraph) ----
 
 FUNCTIONGRAPH_TIMER = "functiongraph_timer"
 FUNCTIONGRAPH_SMN = "functiongraph_smn"
-MAX_SMN_TRIGGER_RECORDS = 10
-
-
-class FunctionGraphTimer(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    trigger_type: Literal["TIMER"]
-    trigger_name: str | None = Field(default=None, strict=True, max_length=256)
-    time: str | None = Field(default=None, strict=True, max_length=64)
-    user_event: str = Field(default="", strict=True, max_length=MAX_EVENT_BYTES)
-
-
-class SmnTriggerMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    topic_urn: str = Field(strict=True, max_length=512)
-    message: str = Field(strict=True, max_length=MAX_EVENT_BYTES)
-    message_id: str | None = Field(default=None, strict=True, max_length=128)
-    type: str | None = Field(default=None, strict=True, max_length=64)
-
-
-class SmnTriggerRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    event_source: Literal["smn"]
-    smn: SmnTriggerMessage
-
-
-class SmnTriggerEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    record: list[SmnTriggerRecord] = Field(min_length=1, max_length=MAX_SMN_TRIGGER_RECORDS)
 
 
 def _functiongraph_timer(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     """`user_event` is the text the trigger was configured with: a JSON object is a direct request;
     empty or other text means the configured groups. Text that opens like JSON but is not a valid
     object is refused: a typo in a request must not turn into a run over the configured groups."""
+    from handler.envelopes.functiongraph import FunctionGraphTimer
+
     timer = _validate(FunctionGraphTimer, event, FUNCTIONGRAPH_TIMER)
     text = timer.user_event.strip()
     if text[:1] in ("{", "["):
@@ -703,6 +615,8 @@ def _smn_trigger_record(record: SmnTriggerRecord, defaults: Defaults) -> ParsedE
 def _functiongraph_smn(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     """The platform delivers it (no signature to check: only who may invoke the function can send
     it). Each message is parsed as an SMN HTTPS delivery's is; several records are merged."""
+    from handler.envelopes.functiongraph import SmnTriggerEvent
+
     envelope = _validate(SmnTriggerEvent, event, FUNCTIONGRAPH_SMN)
     parsed = [_smn_trigger_record(record, defaults) for record in envelope.record]
     acting = [p for p in parsed if p.request.has_work]

@@ -4,8 +4,8 @@
 key, so no setting can be forgotten in it. A client whose configuration changed is closed
 (its connection pool, and the secrets extension's transport) before the new one is made.
 
-The client and httpx are imported when the first client is made, not with this module: an
-event that needs no request (an OK alarm, an invalid event) never loads them. `preload()`
+The client, its configuration and httpx are imported when the first client is made, not with
+this module: an event that needs no request (an OK alarm, an invalid event) never loads them. `preload()`
 imports them ahead (SnapStart's init, so that a restored copy starts warm).
 """
 
@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from handler.sdrs.config import ClientConfig, SecretReference
 from handler.sdrs.credentials import Credentials, CredentialSource, StaticCredentials
-from handler.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
 
     from handler.sdrs.client import SdrsClient
+    from handler.sdrs.config import ClientConfig, SecretReference
+    from handler.settings import Settings
 
 
 def credential_source(credentials: Credentials | SecretReference) -> CredentialSource:
@@ -68,6 +68,8 @@ class ClientFactory:
         return self._client
 
     def __call__(self, settings: Settings) -> SdrsClient:
+        from handler.sdrs.config import ClientConfig  # with the first request: an OK alarm needs none
+
         config = ClientConfig.from_settings(settings)
         with self._lock:
             if self._client is None or config != self._config:
@@ -91,6 +93,7 @@ class ClientFactory:
         a restored copy would share with another: the pool the first request uses is its own."""
         import httpx
 
+        import handler.sdrs.config  # noqa: F401
         from handler.sdrs.client import tls_context
 
         httpx.HTTPTransport(verify=tls_context()).close()

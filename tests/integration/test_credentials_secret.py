@@ -32,7 +32,8 @@ from handler.local.emulator import (
     SdrsEmulator,
     demo_state,
 )
-from handler.sdrs.factory import ClientFactory, SecretReference
+from handler.sdrs.config import SecretReference
+from handler.sdrs.factory import ClientFactory
 from handler.sdrs.secrets_extension import SecretsExtensionCredentials
 from tests.conftest import FakeLambdaContext, ManualClock
 from tests.fake_extension import TOKEN_HEADER, ExtensionFault, FakeSecretsExtension, secret_arn, unused_port

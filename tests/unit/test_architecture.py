@@ -18,7 +18,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "handler"
 DOMAIN = {"handler.cleanup", "handler.models"}
-ENVELOPES = {"handler.triggers"}
+ENVELOPES = {
+    "handler.triggers",
+    "handler.envelopes.cloudwatch",
+    "handler.envelopes.sqs",
+    "handler.envelopes.functiongraph",
+}
 EDGES = {"handler.app", "handler.function_url", "handler.functiongraph"}
 CLIENT_MODULE = "handler.sdrs.client"
 
@@ -66,6 +71,7 @@ def test_the_modules_are_found() -> None:
     assert {"handler.app", "handler.core", "handler.cleanup", "handler.sdrs.client", "handler.local.cli"} <= set(
         MODULES
     )
+    assert ENVELOPES <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", sorted(DOMAIN))

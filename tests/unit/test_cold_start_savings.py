@@ -28,6 +28,7 @@ from handler import settings as settings_module
 from handler.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+ENVELOPES = ("handler.envelopes.cloudwatch", "handler.envelopes.sqs", "handler.envelopes.functiongraph")
 # What a cold start must not import, and why it once did.
 NOT_AT_COLD_START = (
     "importlib.metadata",  # pydantic's plugin discovery
@@ -38,6 +39,9 @@ NOT_AT_COLD_START = (
     "concurrent.futures",  # the thread pool, for more than one group only
     "httpx",  # the HTTP stack, for the first request only
     "cryptography",  # the SMN signature check, on the Function URL path only
+    "handler.cleanup",  # the domain, for work only
+    "handler.sdrs.config",  # what a client is built from, with the first client
+    *ENVELOPES,  # the models of the less common trigger families, built for their own events only
 )
 
 
@@ -54,6 +58,7 @@ def fresh_interpreter(code: str, env: dict[str, str] | None = None) -> dict[str,
 
 
 LOADED = f"report = sorted(m for m in {NOT_AT_COLD_START!r} if m in sys.modules)"
+LOADED_ENVELOPES = f"sorted(m for m in {ENVELOPES!r} if m in sys.modules)"
 
 
 @pytest.mark.parametrize("entry_point", ["handler.app", "handler.functiongraph"])
@@ -76,6 +81,43 @@ assert results[0]["ok"] is True and results[1]["error"]["type"] == "invalid_even
 {LOADED}
 """
     assert fresh_interpreter(code, {"HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef"}) == []
+
+
+# Which envelope module each event needs (the SNS and direct-request models are handler.triggers' own).
+ENVELOPES_NEEDED = {
+    ("handler.app", "events/sns-alarm.json"): [],
+    ("handler.app", "events/direct.json"): [],
+    ("handler.app", "events/cloudwatch-alarm-action.json"): ["handler.envelopes.cloudwatch"],
+    ("handler.app", "events/eventbridge-alarm-state-change.json"): ["handler.envelopes.cloudwatch"],
+    ("handler.app", "events/eventbridge-scheduled.json"): ["handler.envelopes.cloudwatch"],
+    ("handler.app", "events/sqs-sns-envelope.json"): ["handler.envelopes.sqs"],
+    ("handler.functiongraph", "events/functiongraph/timer-request.json"): ["handler.envelopes.functiongraph"],
+    ("handler.functiongraph", "events/functiongraph/smn-cloudeye-alarm.json"): ["handler.envelopes.functiongraph"],
+    ("handler.functiongraph", "events/functiongraph/direct.json"): [],
+}
+
+
+@pytest.mark.parametrize(("edge", "sample"), ENVELOPES_NEEDED)
+def test_an_event_imports_only_the_envelope_models_it_needs(edge: str, sample: str) -> None:
+    """Parsed as the edge parses it (no request is made): the event validates, and only its
+    family's models were imported."""
+    parse = "parse_event" if edge == "handler.app" else "parse_functiongraph_event"
+    code = f"""
+import {edge}
+from handler import triggers
+event = json.load(open({sample!r}))
+defaults = triggers.Defaults("0123456789abcdef0123456789abcdef", ("decf224d-87fe-403a-8721-037a1a45c287",))
+if triggers.is_sqs_event(event):
+    triggers.check_sqs_event(event)
+    parsed = [triggers.parse_sqs_body(record["body"], defaults) for record in event["Records"]]
+else:
+    parsed = [triggers.{parse}(event, defaults)]
+report = {{"targets": sum(len(p.request.targets) for p in parsed), "loaded": {LOADED_ENVELOPES}}}
+"""
+    report = fresh_interpreter(code)
+    assert report["loaded"] == ENVELOPES_NEEDED[edge, sample]
+    assert isinstance(report["targets"], int)
+    assert report["targets"] >= 1
 
 
 def test_the_spared_modules_are_still_there_when_needed() -> None:

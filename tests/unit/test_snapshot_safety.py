@@ -25,6 +25,8 @@ client = sys.modules.get("handler.sdrs.client")
 print(json.dumps({"events": events, "new_threads": threading.active_count() - threads,
                   "clients": int(handler.app.RUNTIME.sdrs.current is not None),
                   "httpx": "httpx" in sys.modules,
+                  "first_request_modules": sorted(m for m in ("handler.cleanup", "handler.sdrs.config",
+                                                               "handler.sdrs.client") if m in sys.modules),
                   "tls_contexts": client.tls_context.cache_info().currsize if client else 0}))
 """
 
@@ -52,6 +54,7 @@ def test_importing_the_handler_connects_to_nothing_and_reads_no_secret() -> None
     assert report["new_threads"] == 0
     assert report["clients"] == 0
     assert report["httpx"] is False  # without SnapStart, nothing of the HTTP stack is paid at import
+    assert report["first_request_modules"] == []  # nor the domain: an OK alarm needs none of it
     assert report["tls_contexts"] == 0
 
 
@@ -73,4 +76,5 @@ def test_with_snapstart_the_init_prepares_tls_and_still_connects_to_nothing() ->
     assert report["new_threads"] == 0
     assert report["clients"] == 0
     assert report["httpx"] is True
+    assert report["first_request_modules"] == ["handler.cleanup", "handler.sdrs.client", "handler.sdrs.config"]
     assert report["tls_contexts"] == 1
