@@ -107,6 +107,15 @@ class InvocationError:
 
 
 _DONE = frozenset({Outcome.DELETED, Outcome.NOTHING_TO_DELETE, Outcome.WOULD_DELETE})
+# The summary's counts, in its order.
+_SUMMARY_OUTCOMES = (
+    Outcome.DELETED,
+    Outcome.NOTHING_TO_DELETE,
+    Outcome.WOULD_DELETE,
+    Outcome.FAILED,
+    Outcome.DEFERRED,
+    Outcome.HELD,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +145,16 @@ class InvocationResult:
         return sum(1 for g in self.groups if g.outcome is outcome)
 
     def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(_SUMMARY_OUTCOMES, 0)  # one pass: a sweep's result has thousands of groups
+        tasks_deleted = 0
+        for group in self.groups:
+            counts[group.outcome] += 1
+            if group.outcome is Outcome.DELETED:
+                tasks_deleted += len(group.failure_jobs)
         return {
             "groups_found": len(self.groups),
-            "deleted": self.count(Outcome.DELETED),
-            "nothing_to_delete": self.count(Outcome.NOTHING_TO_DELETE),
-            "would_delete": self.count(Outcome.WOULD_DELETE),
-            "failed": self.count(Outcome.FAILED),
-            "deferred": self.count(Outcome.DEFERRED),
-            "held": self.count(Outcome.HELD),
-            "failed_tasks_deleted": sum(len(g.failure_jobs) for g in self.groups if g.outcome is Outcome.DELETED),
+            **{outcome.value: counts[outcome] for outcome in _SUMMARY_OUTCOMES},
+            "failed_tasks_deleted": tasks_deleted,
         }
 
     def to_dict(self) -> dict[str, Any]:
