@@ -753,8 +753,11 @@ def measure_rounds(
 
 
 def _ratio_range(ours: list[float], twin: list[float]) -> str:
-    ratios = [o / t for o, t in zip(ours, twin, strict=True)]
-    return f"{min(ratios):.2f} to {max(ratios):.2f}"
+    """Each round's ratio (its two sides ran back to back): the median, and the range. On a
+    machine whose speed drifts between rounds, the median of these paired ratios is steadier
+    than the ratio of the medians."""
+    ratios = sorted(o / t for o, t in zip(ours, twin, strict=True))
+    return f"{median(ratios):.2f}{X} ({ratios[0]:.2f} to {ratios[-1]:.2f})"
 
 
 def _wrap(text: str, indent: str = "") -> str:
@@ -840,7 +843,7 @@ def report(
         row("sweep, peak RSS", so.most("rss_mib"), st.most("rss_mib"), mib)
 
     table = [
-        "| measure | ours | twin (SDK) | ours / twin | per-round range | target | |",
+        "| measure | ours | twin (SDK) | ours / twin | per-round ratio: median (range) | target | |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, o, t, ratio, spread, target in rows:
@@ -967,7 +970,7 @@ the other's HTTP library.
 
 {chr(10).join(table)}
 
-Ratios are of the medians; the per-round range is that of each round's ratio.
+Ratios are of the medians; beside them, each round's own ratio (its sides ran back to back): their median and range.
 {_wrap(tls_note)}
 {_wrap(imports_line)}
 
@@ -1019,7 +1022,8 @@ def before_after(
     """The --baseline table: the baseline's figures (before), ours (after), after / before."""
     ours, base = sides["ours"], sides[BASELINE]
     rows = [
-        f"| measure | before (baseline `{baseline.short}`) | after (ours) | after / before | per-round range |",
+        f"| measure | before (baseline `{baseline.short}`) | after (ours) | after / before "
+        "| per-round ratio: median (range) |",
         "|---|---:|---:|---:|---:|",
     ]
     seconds, ms, mib = "{:.3f} s", "{:.1f} ms", "{:.1f} MiB"
