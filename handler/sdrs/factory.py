@@ -89,8 +89,9 @@ class ClientFactory:
     def preload() -> None:
         """The one-time work of a first request that is safe to snapshot (SnapStart's init): the
         HTTP stack's imports, the TLS context (the CA certificates), a connection pool made and
-        dropped (httpcore's modules), URL parsing with IDNA. No socket, no credential, no state
-        a restored copy would share with another: the pool the first request uses is its own."""
+        dropped (httpcore's modules), URL parsing with IDNA, the idna codec a connection encodes
+        its host with. No socket, no credential, no state a restored copy would share with
+        another: the pool the first request uses is its own."""
         import httpx
 
         import handler.sdrs.config  # noqa: F401
@@ -98,6 +99,7 @@ class ClientFactory:
 
         httpx.HTTPTransport(verify=tls_context()).close()
         httpx.URL("https://sdrs.cn-north-4.myhuaweicloud.com/v1")
+        "sdrs.cn-north-4.myhuaweicloud.com".encode("idna")  # the codec the socket module encodes a host with
 
     def _make(self, config: ClientConfig) -> SdrsClient:
         from handler.sdrs.client import SdrsClient, connect, system_random
