@@ -175,8 +175,11 @@ def handle_parsed(invocation: Invocation, parse: Callable[[Defaults], ParsedEven
     """As `handle`, for an edge that has recognised its event itself (a verified SMN delivery):
     `parse` turns it into the request, raising InvalidEvent or NeedsConfiguration."""
     result, retry = _single(invocation, parse)
-    logger.info("invocation finished", extra={"ok": result.ok, "trigger": result.trigger, "summary": result.summary()})
-    return Disposition(fit_response(result.to_dict(), result.listed_bytes), (result,), should_retry(result, retry))
+    payload = result.to_dict()
+    logger.info(
+        "invocation finished", extra={"ok": payload["ok"], "trigger": result.trigger, "summary": payload["summary"]}
+    )
+    return Disposition(fit_response(payload, result.listed_bytes), (result,), should_retry(result, retry))
 
 
 def handle_smn_message(invocation: Invocation, message: str) -> Disposition:

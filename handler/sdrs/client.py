@@ -138,6 +138,12 @@ def _url(text: str) -> httpx.URL:
     return httpx.URL(text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _query_text(pairs: tuple[tuple[str, Any], ...]) -> str:
+    """The canonical query of a listing page (a group's id, a page's offset), made once per page."""
+    return canonical_query(pairs)
+
+
 _HEADERS = {"User-Agent": "sdrs-cleanup/0.1", "Accept": "application/json"}
 # No call is expected to take less than this, however fast the answers so far.
 MIN_CALL_TIME = 0.1
@@ -270,7 +276,7 @@ class SdrsClient:
         body is not what the API sends: a proxy's page), the answer is retried like a 502."""
         if method == "DELETE" and _PROJECT_WIDE_DELETE.fullmatch(path):
             raise AssertionError("refusing the project-wide failure-jobs batch delete")
-        request = _Request(method, path + ("?" + canonical_query(query.items()) if query else ""), project_id)
+        request = _Request(method, path + ("?" + _query_text(tuple(query.items())) if query else ""), project_id)
         credentials = self._credentials(0)
         last_reply: Reply | None = None
         refreshed = False

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -26,6 +27,8 @@ def _encode(text: str) -> str:
     return quote(text, safe="~")
 
 
+# Cached: the same few paths (a group's listing, its DELETE) are signed in every run; they hold ids, never a secret.
+@functools.lru_cache(maxsize=1024)
 def canonical_uri(path: str) -> str:
     """Decode the path, re-encode each segment, and end it with '/' (only for signing)."""
     encoded = "/".join(_encode(segment) for segment in unquote(path).split("/"))
@@ -36,6 +39,11 @@ def canonical_query(pairs: Iterable[tuple[str, object]]) -> str:
     """Sorted `key=value` pairs, each side percent-encoded with only '~' left alone."""
     encoded = sorted((_encode(str(key)), _encode(str(value))) for key, value in pairs)
     return "&".join(f"{key}={value}" for key, value in encoded)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_form(sent_query: str) -> str:
+    return canonical_query(parse_query(sent_query))
 
 
 def parse_query(raw_query: str) -> list[tuple[str, str]]:
@@ -125,7 +133,7 @@ class AkSkAuth(httpx.Auth):
         or else the source's current ones."""
         credentials = credentials or self.source.current()
         sent_query = request.url.query.decode("ascii")
-        query = canonical_query(parse_query(sent_query))
+        query = _canonical_form(sent_query)
         if query != sent_query:  # send exactly what is signed (URL parsing is costly: only when needed)
             request.url = request.url.copy_with(query=query.encode("ascii") or None)
         request.headers["Host"] = host_header(request.url)
