@@ -16,7 +16,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Sdrs
 # One client (and connection pool) per configuration, reused by warm invocations.
 RUNTIME = Runtime(ClientFactory())
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-    # In the snapshot: a restored copy imports neither the HTTP stack nor the domain.
+    # In the snapshot: a restored copy imports neither the HTTP stack, nor the domain, nor its event's models.
     ClientFactory.preload()
     preload()
 

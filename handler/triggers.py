@@ -21,6 +21,7 @@ from handler.sdrs.api import check_project_id, check_server_group_id
 if TYPE_CHECKING:  # imported when an event of their family arrives: handler/envelopes/__init__.py
     from handler.envelopes.cloudwatch import AlarmData
     from handler.envelopes.functiongraph import SmnTriggerRecord
+    from handler.envelopes.sns import SnsRecord
 
 MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
 MAX_GROUPS_PER_REQUEST = 100
@@ -123,68 +124,8 @@ class DirectRequest(BaseModel):
         return list(dict.fromkeys(ids))
 
 
-class SnsNotification(BaseModel):
-    MessageId: str
-    TopicArn: str
-    Message: str = Field(max_length=MAX_EVENT_BYTES)
-    Subject: str | None = None
-    Type: str | None = None
-
-
-class SnsRecord(BaseModel):
-    EventSource: Literal["aws:sns"]
-    EventVersion: str
-    EventSubscriptionArn: str
-    Sns: SnsNotification
-
-
-class SnsEvent(BaseModel):
-    Records: list[SnsRecord] = Field(min_length=1, max_length=10)
-
-
 AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
 MAX_ALARM_METRICS = 100  # CloudWatch allows 10 metrics in a metric-math alarm
-
-
-class AlarmDimension(BaseModel):
-    name: str
-    value: str
-
-
-class SnsAlarmMetric(BaseModel):
-    Dimensions: list[AlarmDimension] = Field(default_factory=list)
-
-
-class SnsAlarmMetricStat(BaseModel):
-    Metric: SnsAlarmMetric
-
-
-class SnsAlarmMetricQuery(BaseModel):
-    """One of `Trigger.Metrics` (multi-metric and metric-math alarms): a metric, or an expression."""
-
-    MetricStat: SnsAlarmMetricStat | None = None
-
-
-class AlarmTrigger(BaseModel):
-    Dimensions: list[AlarmDimension] = Field(default_factory=list)
-    Metrics: list[SnsAlarmMetricQuery] = Field(default_factory=list, max_length=MAX_ALARM_METRICS)
-
-
-class AlarmStateChange(BaseModel):
-    """The alarm message CloudWatch publishes to SNS."""
-
-    AlarmName: str
-    NewStateValue: AlarmState
-    Trigger: AlarmTrigger = Field(default_factory=AlarmTrigger)
-
-    def dimension_sets(self) -> tuple[str, list[dict[str, str]]]:
-        if not self.Trigger.Metrics:
-            return "Trigger.Dimensions", [{d.name: d.value for d in self.Trigger.Dimensions}]
-        sets = [{d.name: d.value for d in self.Trigger.Dimensions}] if self.Trigger.Dimensions else []
-        for query in self.Trigger.Metrics:
-            if query.MetricStat is not None:
-                sets.append({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
-        return "Trigger.Metrics", sets
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
@@ -336,6 +277,8 @@ def _sns_message(message: Any, trigger: str, defaults: Defaults, prefix: str) ->
     """An SNS message (in an SNS record or an SQS body): a CloudWatch alarm or a direct request.
     Either way the platform retries it (SNS's delivery to Lambda is asynchronous)."""
     if _is_alarm_message(message):
+        from handler.envelopes.sns import AlarmStateChange
+
         alarm = _validate(AlarmStateChange, message, trigger, prefix)
         return _alarm_request(alarm.NewStateValue, alarm.dimension_sets(), defaults, trigger, "")
     return _direct(message, trigger, defaults, prefix=prefix)[0]
@@ -349,6 +292,8 @@ def _sns_record(index: int, record: SnsRecord, defaults: Defaults) -> tuple[str,
 
 def _sns(event: dict[str, Any], defaults: Defaults) -> ParsedEvent:
     """SNS delivers one record per invocation; several are merged only when they name groups."""
+    from handler.envelopes.sns import SnsEvent
+
     envelope = _validate(SnsEvent, event, "sns")
     parsed = [_sns_record(index, record, defaults) for index, record in enumerate(envelope.Records)]
     message_id = envelope.Records[0].Sns.MessageId
@@ -409,6 +354,14 @@ def parse_event(event: Any, defaults: Defaults) -> ParsedEvent:
     return _direct_invocation(event, defaults)
 
 
+def preload_aws_envelopes() -> None:
+    """The models of every AWS trigger family (handler/envelopes), for SnapStart's init: a restored
+    copy's first event, whatever its family, builds none."""
+    import handler.envelopes.cloudwatch
+    import handler.envelopes.sns
+    import handler.envelopes.sqs  # noqa: F401
+
+
 def is_sqs_event(event: Any) -> bool:
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list) or not event["Records"]:
         return False
@@ -434,6 +387,8 @@ def parse_sqs_body(body: str, defaults: Defaults) -> ParsedEvent:
         raise InvalidEvent(f"the message body is {len(body)} bytes; at most {MAX_EVENT_BYTES} are accepted", "sqs")
     message, prefix = _json_message(body, "sqs", "body"), "body."
     if _is_sns_envelope(message):
+        from handler.envelopes.sns import SnsNotification
+
         envelope = _validate(SnsNotification, message, "sqs", prefix)
         message, prefix = _json_message(envelope.Message, "sqs", "body.Message"), "body.Message."
     return ParsedEvent("sqs", _sns_message(message, "sqs", defaults, prefix), Retry.RECORD)

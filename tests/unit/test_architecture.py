@@ -23,6 +23,7 @@ ENVELOPES = {
     "handler.envelopes.cloudwatch",
     "handler.envelopes.sqs",
     "handler.envelopes.functiongraph",
+    "handler.envelopes.sns",
 }
 EDGES = {"handler.app", "handler.function_url", "handler.functiongraph"}
 CLIENT_MODULE = "handler.sdrs.client"

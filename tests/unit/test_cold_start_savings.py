@@ -28,7 +28,12 @@ from handler import settings as settings_module
 from handler.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ENVELOPES = ("handler.envelopes.cloudwatch", "handler.envelopes.sqs", "handler.envelopes.functiongraph")
+ENVELOPES = (
+    "handler.envelopes.cloudwatch",
+    "handler.envelopes.functiongraph",
+    "handler.envelopes.sns",
+    "handler.envelopes.sqs",
+)
 # What a cold start must not import, and why it once did.
 NOT_AT_COLD_START = (
     "importlib.metadata",  # pydantic's plugin discovery
@@ -41,7 +46,7 @@ NOT_AT_COLD_START = (
     "cryptography",  # the SMN signature check, on the Function URL path only
     "handler.cleanup",  # the domain, for work only
     "handler.sdrs.config",  # what a client is built from, with the first client
-    *ENVELOPES,  # the models of the less common trigger families, built for their own events only
+    *ENVELOPES,  # the models of each trigger family, built for their own events only
 )
 
 
@@ -80,17 +85,21 @@ results = [app.lambda_handler(ok, Context()), app.lambda_handler({{"server_group
 assert results[0]["ok"] is True and results[1]["error"]["type"] == "invalid_event", results
 {LOADED}
 """
-    assert fresh_interpreter(code, {"HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef"}) == []
+    # The alarm is read with the SNS models, and with nothing else of the list.
+    loaded = fresh_interpreter(code, {"HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef"})
+    assert loaded == ["handler.envelopes.sns"]
 
 
-# Which envelope module each event needs (the SNS and direct-request models are handler.triggers' own).
+# Which envelope modules each event needs (the direct request's models are handler.triggers' own).
 ENVELOPES_NEEDED = {
-    ("handler.app", "events/sns-alarm.json"): [],
+    ("handler.app", "events/sns-alarm.json"): ["handler.envelopes.sns"],
+    ("handler.app", "events/sns-direct.json"): ["handler.envelopes.sns"],
     ("handler.app", "events/direct.json"): [],
     ("handler.app", "events/cloudwatch-alarm-action.json"): ["handler.envelopes.cloudwatch"],
     ("handler.app", "events/eventbridge-alarm-state-change.json"): ["handler.envelopes.cloudwatch"],
     ("handler.app", "events/eventbridge-scheduled.json"): ["handler.envelopes.cloudwatch"],
-    ("handler.app", "events/sqs-sns-envelope.json"): ["handler.envelopes.sqs"],
+    ("handler.app", "events/sqs-sns-envelope.json"): ["handler.envelopes.sns", "handler.envelopes.sqs"],
+    ("handler.app", "events/sqs-raw-alarm.json"): ["handler.envelopes.sns", "handler.envelopes.sqs"],
     ("handler.functiongraph", "events/functiongraph/timer-request.json"): ["handler.envelopes.functiongraph"],
     ("handler.functiongraph", "events/functiongraph/smn-cloudeye-alarm.json"): ["handler.envelopes.functiongraph"],
     ("handler.functiongraph", "events/functiongraph/direct.json"): [],

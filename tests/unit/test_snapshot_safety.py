@@ -11,8 +11,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Modules a first request needs besides httpx: SnapStart's init imports them, a plain init does not.
-FIRST_REQUEST = ("handler.cleanup", "handler.sdrs.config", "handler.sdrs.client", "encodings.idna")
+# Modules a first request needs besides httpx, and the models of each AWS trigger family: SnapStart's
+# init imports them, a plain init does not.
+FIRST_REQUEST = (
+    "handler.cleanup",
+    "handler.sdrs.config",
+    "handler.sdrs.client",
+    "encodings.idna",
+    "handler.envelopes.cloudwatch",
+    "handler.envelopes.sns",
+    "handler.envelopes.sqs",
+)
 # Runs in a fresh interpreter: an audit hook records what the import does.
 PROBE = """
 import json, sys, threading
@@ -80,6 +89,9 @@ def test_with_snapstart_the_init_prepares_tls_and_still_connects_to_nothing() ->
     assert report["first_request_modules"] == [
         "encodings.idna",
         "handler.cleanup",
+        "handler.envelopes.cloudwatch",
+        "handler.envelopes.sns",
+        "handler.envelopes.sqs",
         "handler.sdrs.client",
         "handler.sdrs.config",
     ]
