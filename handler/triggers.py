@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
 from handler.models import CleanupRequest, GroupTarget, Retry
 from handler.observability import logger
@@ -20,14 +20,11 @@ from handler.sdrs.api import check_project_id, check_server_group_id
 
 if TYPE_CHECKING:  # imported when an event of their family arrives: handler/envelopes/__init__.py
     from handler.envelopes.cloudwatch import AlarmData
+    from handler.envelopes.direct import DirectRequest
     from handler.envelopes.functiongraph import SmnTriggerRecord
     from handler.envelopes.sns import SnsRecord
 
 MAX_EVENT_BYTES = 256 * 1024  # the asynchronous invocation payload limit
-MAX_GROUPS_PER_REQUEST = 100
-
-ProjectId = Annotated[str, Field(strict=True), AfterValidator(check_project_id)]
-ServerGroupId = Annotated[str, Field(strict=True), AfterValidator(check_server_group_id)]
 
 
 class InvalidEvent(Exception):
@@ -76,54 +73,6 @@ class Defaults:
     sweep_on_schedule: bool = False
 
 
-SchedulerText = Annotated[str, Field(strict=True, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-
-
-class SchedulerContext(BaseModel):
-    """EventBridge Scheduler's context attributes, put in a schedule's input as
-    `<aws.scheduler.scheduled-time>`, `<aws.scheduler.execution-id>` and
-    `<aws.scheduler.attempt-number>`: logged for correlation, otherwise ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    scheduled_time: SchedulerText | None = None
-    execution_id: SchedulerText | None = None
-    attempt_number: SchedulerText | None = None
-
-
-class DirectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    server_group_id: ServerGroupId | None = None
-    server_group_ids: list[ServerGroupId] | None = Field(default=None, min_length=1, max_length=MAX_GROUPS_PER_REQUEST)
-    # Sweep: every protection group of the project.
-    all_server_groups: bool | None = Field(default=None, strict=True)
-    project_id: ProjectId | None = None
-    dry_run: bool = Field(default=False, strict=True)
-    # Raises (or lowers) the safety brake, SDRS_MAX_FAILED_TASKS, for this request.
-    max_failed_tasks: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
-    # Set by schedules (EventBridge Scheduler input looks like a direct request) so that a
-    # transient failure raises and Lambda's asynchronous retry takes over.
-    raise_on_transient_failure: bool = Field(default=False, strict=True)
-    scheduler: SchedulerContext | None = None
-
-    @model_validator(mode="after")
-    def _one_way_to_name_groups(self) -> DirectRequest:
-        if self.all_server_groups is False:
-            raise ValueError("all_server_groups may only be true; leave it out to name groups")
-        ways = [self.server_group_id, self.server_group_ids, self.all_server_groups]
-        if sum(way is not None for way in ways) != 1:
-            raise ValueError(
-                "name the protection groups with exactly one of server_group_id, server_group_ids "
-                "or all_server_groups: true"
-            )
-        return self
-
-    def group_ids(self) -> list[str]:
-        ids = [self.server_group_id] if self.server_group_id else list(self.server_group_ids or [])
-        return list(dict.fromkeys(ids))
-
-
 AlarmState = Literal["ALARM", "OK", "INSUFFICIENT_DATA"]
 MAX_ALARM_METRICS = 100  # CloudWatch allows 10 metrics in a metric-math alarm
 
@@ -152,6 +101,8 @@ def _direct(data: Any, trigger: str, defaults: Defaults, prefix: str = "") -> tu
     if not isinstance(data, dict):
         what = prefix.rstrip(".") or "the event"
         raise InvalidEvent(f"{what} must be a JSON object, got {type(data).__name__}", trigger)
+    from handler.envelopes.direct import DirectRequest
+
     request = _validate(DirectRequest, data, trigger, prefix)
     project_id = request.project_id or _default_project(defaults, trigger)
     if request.all_server_groups:
@@ -331,7 +282,9 @@ def _direct_invocation(event: dict[str, Any], defaults: Defaults) -> ParsedEvent
     """A request sent as the event itself (a console test, an API call, a schedule's input)."""
     request, direct = _direct(event, "direct", defaults)
     retry = _asynchronous(request) if direct.raise_on_transient_failure else Retry.NONE
-    scheduler = direct.scheduler or SchedulerContext()
+    scheduler = direct.scheduler
+    if scheduler is None:
+        return ParsedEvent("direct", request, retry)
     return ParsedEvent("direct", request, retry, scheduler.execution_id, scheduler.scheduled_time)
 
 
@@ -358,6 +311,7 @@ def preload_aws_envelopes() -> None:
     """The models of every AWS trigger family (handler/envelopes), for SnapStart's init: a restored
     copy's first event, whatever its family, builds none."""
     import handler.envelopes.cloudwatch
+    import handler.envelopes.direct
     import handler.envelopes.sns
     import handler.envelopes.sqs  # noqa: F401
 

@@ -21,6 +21,7 @@ DOMAIN = {"handler.cleanup", "handler.models"}
 ENVELOPES = {
     "handler.triggers",
     "handler.envelopes.cloudwatch",
+    "handler.envelopes.direct",
     "handler.envelopes.sqs",
     "handler.envelopes.functiongraph",
     "handler.envelopes.sns",

@@ -30,6 +30,7 @@ from handler.settings import load_settings
 ROOT = Path(__file__).resolve().parents[2]
 ENVELOPES = (
     "handler.envelopes.cloudwatch",
+    "handler.envelopes.direct",
     "handler.envelopes.functiongraph",
     "handler.envelopes.sns",
     "handler.envelopes.sqs",
@@ -85,24 +86,31 @@ results = [app.lambda_handler(ok, Context()), app.lambda_handler({{"server_group
 assert results[0]["ok"] is True and results[1]["error"]["type"] == "invalid_event", results
 {LOADED}
 """
-    # The alarm is read with the SNS models, and with nothing else of the list.
+    # The alarm is read with the SNS models, the invalid request with the direct request's; nothing else.
     loaded = fresh_interpreter(code, {"HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef"})
-    assert loaded == ["handler.envelopes.sns"]
+    assert loaded == ["handler.envelopes.direct", "handler.envelopes.sns"]
 
 
-# Which envelope modules each event needs (the direct request's models are handler.triggers' own).
+# Which envelope modules each event needs.
 ENVELOPES_NEEDED = {
     ("handler.app", "events/sns-alarm.json"): ["handler.envelopes.sns"],
-    ("handler.app", "events/sns-direct.json"): ["handler.envelopes.sns"],
-    ("handler.app", "events/direct.json"): [],
+    ("handler.app", "events/sns-direct.json"): ["handler.envelopes.direct", "handler.envelopes.sns"],
+    ("handler.app", "events/direct.json"): ["handler.envelopes.direct"],
     ("handler.app", "events/cloudwatch-alarm-action.json"): ["handler.envelopes.cloudwatch"],
     ("handler.app", "events/eventbridge-alarm-state-change.json"): ["handler.envelopes.cloudwatch"],
     ("handler.app", "events/eventbridge-scheduled.json"): ["handler.envelopes.cloudwatch"],
-    ("handler.app", "events/sqs-sns-envelope.json"): ["handler.envelopes.sns", "handler.envelopes.sqs"],
+    ("handler.app", "events/sqs-sns-envelope.json"): [
+        "handler.envelopes.direct",
+        "handler.envelopes.sns",
+        "handler.envelopes.sqs",
+    ],
     ("handler.app", "events/sqs-raw-alarm.json"): ["handler.envelopes.sns", "handler.envelopes.sqs"],
-    ("handler.functiongraph", "events/functiongraph/timer-request.json"): ["handler.envelopes.functiongraph"],
+    ("handler.functiongraph", "events/functiongraph/timer-request.json"): [
+        "handler.envelopes.direct",
+        "handler.envelopes.functiongraph",
+    ],
     ("handler.functiongraph", "events/functiongraph/smn-cloudeye-alarm.json"): ["handler.envelopes.functiongraph"],
-    ("handler.functiongraph", "events/functiongraph/direct.json"): [],
+    ("handler.functiongraph", "events/functiongraph/direct.json"): ["handler.envelopes.direct"],
 }
 
 
@@ -135,7 +143,7 @@ def test_the_spared_modules_are_still_there_when_needed() -> None:
     code = """
 import handler.app
 from aws_lambda_powertools.utilities import jmespath_utils
-from handler.triggers import DirectRequest
+from handler.envelopes.direct import DirectRequest
 query = jmespath_utils.query(envelope="a.b", data={"a": {"b": 7}})
 try:
     DirectRequest.model_validate({"server_group_id": "../x"})

@@ -19,6 +19,7 @@ FIRST_REQUEST = (
     "handler.sdrs.client",
     "encodings.idna",
     "handler.envelopes.cloudwatch",
+    "handler.envelopes.direct",
     "handler.envelopes.sns",
     "handler.envelopes.sqs",
 )
@@ -90,6 +91,7 @@ def test_with_snapstart_the_init_prepares_tls_and_still_connects_to_nothing() ->
         "encodings.idna",
         "handler.cleanup",
         "handler.envelopes.cloudwatch",
+        "handler.envelopes.direct",
         "handler.envelopes.sns",
         "handler.envelopes.sqs",
         "handler.sdrs.client",
