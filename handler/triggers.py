@@ -1,8 +1,8 @@
 """Every event shape the function accepts, validated into one `CleanupRequest`.
 
-The envelope models follow Powertools' parser models (same field names and aliases), but
-are declared here: importing `aws_lambda_powertools.utilities.parser.models` loads every
-AWS event model there is, which costs about half a second of each cold start.
+The envelope models (handler/envelopes) follow Powertools' parser models (same field names
+and aliases), but are declared there: importing `aws_lambda_powertools.utilities.parser.models`
+loads every AWS event model there is, which costs about half a second of each cold start.
 """
 
 from __future__ import annotations
