@@ -108,6 +108,9 @@ TWIN_HANDLER_MODULES = (
     "cleanup.py",
     "models.py",
     "triggers.py",
+    "envelopes/__init__.py",
+    "envelopes/direct.py",
+    "envelopes/sns.py",
     "observability.py",
     "sdrs/__init__.py",
     "sdrs/api.py",
@@ -942,7 +945,8 @@ checks) and the result (`handler.models`). Both are built into Lambda artifacts 
 artifact` builds ours (the twin's: the SDK, Powertools and pydantic at the versions of `uv.lock`,
 pruned as ours is of anyio and Powertools' `event_handler`, the twin and the handler modules it
 imports, none of which loads httpx: `app`, `core`, `settings`, `cleanup`, `models`, `triggers`,
-`observability`, `sdrs/{{api,credentials,config,factory}}`; bytecode compiled the same way), and
+`envelopes/{{direct,sns}}`, `observability`, `sdrs/{{api,credentials,config,factory}}`; bytecode compiled
+the same way), and
 measured alternately (ours first in odd rounds, the twin first in even ones) against the same SDRS
 emulator (`handler/local/emulator.py` in a process of its own, no added latency, signatures
 verified):
