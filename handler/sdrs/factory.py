@@ -88,16 +88,18 @@ class ClientFactory:
     @staticmethod
     def preload() -> None:
         """The one-time work of a first request that is safe to snapshot (SnapStart's init): the
-        HTTP stack's imports, the TLS context (the CA certificates), a connection pool made and
-        dropped (httpcore's modules), URL parsing with IDNA, the idna codec a connection encodes
-        its host with. No socket, no credential, no state a restored copy would share with
-        another: the pool the first request uses is its own."""
+        HTTP stack's imports (httpcore's and ssl among them), URL parsing with IDNA, the idna
+        codec a connection encodes its host with. No socket, no credential, and no TLS context:
+        making one seeds OpenSSL's random generator, whose state every copy restored from the
+        snapshot would share (their TLS randoms and key shares with it). The first request makes
+        the context (a fraction of a millisecond: the CA certificates are a hashed directory)."""
+        import certifi  # noqa: F401  (httpx imports these two when it makes a transport)
+        import httpcore  # noqa: F401
         import httpx
 
+        import handler.sdrs.client
         import handler.sdrs.config  # noqa: F401
-        from handler.sdrs.client import tls_context
 
-        httpx.HTTPTransport(verify=tls_context()).close()
         httpx.URL("https://sdrs.cn-north-4.myhuaweicloud.com/v1")
         "sdrs.cn-north-4.myhuaweicloud.com".encode("idna")  # the codec the socket module encodes a host with
 
