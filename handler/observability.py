@@ -63,9 +63,7 @@ class PlainRecordFormatter(LambdaPowertoolsFormatter):
             if key not in _RESERVED:
                 log[key] = value
         log["message"] = message
-        for key in ("exception", "exception_name", "exception_notes"):
-            log.setdefault(key, None)
-        if self.serialize_stacktrace:
+        if self.serialize_stacktrace:  # Powertools sets it to the record's (none), over any extra of that name
             log["stack_trace"] = None
         trace = os.environ.get(XRAY_TRACE_ID_ENV) if self.log_format.get("xray_trace_id", "") is not None else None
         log["xray_trace_id"] = trace.split(";")[0].replace("Root=", "") if trace else None
