@@ -8,17 +8,16 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handler.core import Invocation, Runtime, TransientFailure, handle, preload
+from handler.core import Invocation, Runtime, TransientFailure, handle
 from handler.observability import logger, record_metrics
 from handler.sdrs.factory import ClientFactory
+from handler.snapstart import SnapStart
 
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "SdrsCleanup"))
 # One client (and connection pool) per configuration, reused by warm invocations.
 RUNTIME = Runtime(ClientFactory())
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-    # In the snapshot: a restored copy imports neither the HTTP stack, nor the domain, nor its event's models.
-    ClientFactory.preload()
-    preload()
+SNAPSTART = SnapStart(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
+SNAPSTART.prepare()
 
 
 __all__ = ["RUNTIME", "TransientFailure", "lambda_handler"]
@@ -29,9 +28,18 @@ def _is_function_url_event(event: Any) -> bool:
     return isinstance(context, dict) and isinstance(context.get("http"), dict)
 
 
+def lambda_handler(event: Any, context: LambdaContext, runtime: Runtime = RUNTIME) -> dict[str, Any]:
+    if SNAPSTART.before_invocation():  # a restored copy's first: fresh entropy before anything draws on it
+        # Powertools drew its log-sampling decision in the init and keeps it for a cold start: each
+        # copy draws its own.
+        logger.refresh_sample_rate_calculation()
+    response: dict[str, Any] = _invoke(event, context, runtime)
+    return response
+
+
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: Any, context: LambdaContext, runtime: Runtime = RUNTIME) -> dict[str, Any]:
+def _invoke(event: Any, context: LambdaContext, runtime: Runtime) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000
     if _is_function_url_event(event):  # an SMN delivery over HTTPS: answered as HTTP
         from handler.function_url import answer

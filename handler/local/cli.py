@@ -17,9 +17,11 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from handler.local.functiongraph_context import AgencyCredentials
 
 
@@ -108,7 +110,7 @@ def _call(event: Any, args: argparse.Namespace, agency: AgencyCredentials | None
         return handler(event, LocalFunctionGraphContext(args.timeout, agency=agency, project_id=project))
     from handler.app import lambda_handler
 
-    result: dict[str, Any] = lambda_handler(event, LocalContext(args.timeout))
+    result: dict[str, Any] = lambda_handler(event, cast("LambdaContext", LocalContext(args.timeout)))
     return result
 
 

@@ -89,8 +89,8 @@ CA_DIRECTORY = Path(__file__).with_name("ca")
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """The one TLS context every connection pool of the process verifies with, made once, by the
-    first client (never during SnapStart's init: making it seeds OpenSSL's random generator)."""
+    """The one TLS context every connection pool of the process verifies with, made once (during
+    SnapStart's init when it is on)."""
     return tls_context_for(CA_DIRECTORY)
 
 

@@ -88,23 +88,19 @@ class ClientFactory:
     @staticmethod
     def preload() -> None:
         """The one-time work of a first request that is safe to snapshot (SnapStart's init): the
-        HTTP stack's imports (httpcore's and ssl among them), URL parsing with IDNA, the idna
-        codec a connection encodes its host with. No socket, no credential, and no TLS context:
-        making one seeds OpenSSL's random generator, whose state every copy restored from the
-        snapshot would share (their TLS randoms and key shares with it). The first request makes
-        the context (a fraction of a millisecond: the CA certificates are a hashed directory)."""
-        import hashlib
-
+        HTTP stack's imports (httpcore's and ssl among them), the TLS context (the CA
+        certificates), URL parsing with IDNA, the idna codec a connection encodes its host with.
+        No socket, no credential, no client. Making the TLS context seeds OpenSSL's random
+        generator, so each restored copy reseeds it before its first invocation
+        (handler.snapstart)."""
         import certifi  # noqa: F401  (httpx imports these two when it makes a transport)
         import httpcore  # noqa: F401
         import httpx
 
-        import handler.sdrs.client
         import handler.sdrs.config  # noqa: F401
+        from handler.sdrs.client import tls_context
 
-        # A digest loads OpenSSL's default provider, and draws on no random generator: the first
-        # TLS context then takes 0.7 ms instead of 1.2.
-        hashlib.sha256(b"").digest()
+        tls_context()
         httpx.URL("https://sdrs.cn-north-4.myhuaweicloud.com/v1")
         "sdrs.cn-north-4.myhuaweicloud.com".encode("idna")  # the codec the socket module encodes a host with
 
