@@ -14,6 +14,11 @@ context lends, per invocation:
 
 from __future__ import annotations
 
+import gc
+
+COLLECTING = gc.isenabled()
+gc.disable()  # while the modules load: the end of this module says why
+
 import contextlib
 import os
 from collections.abc import Mapping
@@ -98,3 +103,11 @@ def handler(event: Any, context: Any, runtime: Runtime = RUNTIME) -> dict[str, A
         message = f"{disposition.failure}; raised so that FunctionGraph retries the event"
         raise TransientFailure(message, disposition.body)
     return disposition.body
+
+
+# What the import made (some 30,000 objects: modules, classes, functions, models) lives as long as
+# the process, yet the collector walked it again and again as it grew: about a seventh of a cold
+# start. Frozen, no later collection walks it again.
+gc.freeze()
+if COLLECTING:
+    gc.enable()

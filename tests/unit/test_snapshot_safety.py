@@ -42,6 +42,7 @@ sys.addaudithook(hook)
 threads = threading.active_count()
 import handler.app
 client = sys.modules.get("handler.sdrs.client")
+gc.unfreeze()  # the entry point froze what its import made: gc.get_objects() lists only what is not frozen
 print(json.dumps({"events": events, "new_threads": threading.active_count() - threads,
                   "clients": int(handler.app.RUNTIME.sdrs.current is not None),
                   "httpx": "httpx" in sys.modules,
