@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-COLLECTING = gc.isenabled()
+_COLLECTING = gc.isenabled()
 gc.disable()  # while the modules load: the end of this module says why
 
 import os
@@ -60,8 +60,8 @@ def _invoke(event: Any, context: LambdaContext, runtime: Runtime) -> dict[str, A
 
 
 # What the import made (some 30,000 objects: modules, classes, functions, models) lives as long as
-# the process, yet the collector walked it again and again as it grew: about a seventh of a cold
-# start. Frozen, no later collection walks it again.
+# the process, yet the collector walked it again and again as it grew, finding nothing
+# (BENCHMARKS.md, issue 14's third stop). Frozen, no later collection walks it again.
 gc.freeze()
-if COLLECTING:
+if _COLLECTING:
     gc.enable()
