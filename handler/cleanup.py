@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler.models import (
@@ -39,6 +38,7 @@ from handler.sdrs.api import (
     check_server_group_id,
     invalid_response,
 )
+from handler.values import value_object
 
 # A listing that claims more pages than this is refused rather than fetched: at the API's page
 # size (1000) that is a million groups, far beyond any project's quota.
@@ -66,7 +66,7 @@ def _pool(request: CleanupRequest, policy: CleanupPolicy) -> AbstractContextMana
     return ThreadPoolExecutor(max_workers=policy.max_concurrency, thread_name_prefix="sdrs")
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class CleanupPolicy:
     """How a run is bounded: threads, the safety brake, and the margin a group needs to start (None: judged from
     the calls)."""
@@ -86,7 +86,7 @@ class CleanupPolicy:
         return 2 * self.delete_needs(api)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class CleanupReport:
     """What a run did: each group's result, or the error that stopped it before any group."""
 
@@ -123,7 +123,7 @@ def run_cleanup(request: CleanupRequest, api: SdrsApi, deadline: Deadline, polic
     return CleanupReport(groups + unusable, brake_error, None if 0 in weights else sum(weights))
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class _Run:
     """One run's shared state: the request, the API, the deadline and the policy."""
 

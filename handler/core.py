@@ -15,7 +15,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from handler.triggers import (
     parse_sqs_body,
     preload_aws_envelopes,
 )
+from handler.values import value_object
 
 
 class SdrsProvider(Protocol):
@@ -46,7 +47,7 @@ class SdrsProvider(Protocol):
     def __call__(self, settings: Settings) -> SdrsApi: ...
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Runtime:
     """What an edge lends the core besides the event: the way to SDRS, and the clock that
     measures the time left."""
@@ -56,7 +57,7 @@ class Runtime:
     wall_clock: Callable[[], float] = time.time  # where a sweep starts when no schedule says when
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Invocation:
     """One invocation as the core sees it, whatever the platform: the event, the time left, the environment, the
     runtime."""
@@ -76,7 +77,7 @@ class TransientFailure(Exception):
         self.result = result
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Disposition:
     """What the edge must do. `body` is the structured result (a batch's has `batchItemFailures`);
     `results` are the invocation's results (one per record for a batch), for metrics."""

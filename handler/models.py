@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from handler.sdrs.api import check_project_id, check_server_group_id
+from handler.values import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class GroupTarget:
     """A protection group to clean, in its project."""
 
@@ -21,7 +22,7 @@ class GroupTarget:
         check_server_group_id(self.server_group_id)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class CleanupRequest:
     """What one invocation must do, whatever the trigger was: the groups named in
     `targets`, or, with `sweep_project_id`, every protection group of that project."""
@@ -74,7 +75,7 @@ class ErrorType(StrEnum):
     DISCOVERY_FAILED = "discovery_failed"
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class GroupError:
     """Why a group was not cleaned, and whether trying again can help."""
 
@@ -86,7 +87,7 @@ class GroupError:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class GroupResult:
     """What became of one group: its outcome, the failed tasks listed (the audit record) and the API's answer."""
 
@@ -113,7 +114,7 @@ class GroupResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class InvocationError:
     """Why an invocation did nothing, or not everything."""
 
@@ -137,7 +138,7 @@ _SUMMARY_OUTCOMES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class InvocationResult:
     """The structured result of one invocation (or one SQS record)."""
 

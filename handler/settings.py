@@ -11,13 +11,14 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from handler.sdrs.api import check_project_id, check_server_group_id
 from handler.sdrs.credentials import Credentials
+from handler.values import value_object
 
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 SECRET_ARN_RE = re.compile(
@@ -38,7 +39,7 @@ class ConfigurationError(Exception):
     """The environment is missing or has a malformed setting. The message names it."""
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Setting:
     """One environment variable. `default` is the text it is taken to hold when unset or blank
     ("" for none), so that a default is read, and checked, exactly as a value from the
@@ -335,7 +336,7 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
     return _parse_text(_declared(name, "text"), env.get(name, ""))
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Settings:
     """The function's configuration, read from the environment by load_settings."""
 
@@ -573,7 +574,7 @@ def redact_userinfo(url: str) -> str:
     return scheme + separator + rest
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@value_object
 class Proxy:
     """The proxy requests to the endpoint go through, and the variable that named it. `url` may
     hold `user:password@` (httpx sends it as Proxy-Authorization): `str()` and `repr()` show it

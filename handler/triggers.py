@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from handler.models import CleanupRequest, GroupTarget, Retry
 from handler.observability import logger
 from handler.sdrs.api import check_project_id, check_server_group_id
+from handler.values import value_object
 
 if TYPE_CHECKING:  # imported when an event of their family arrives: handler/envelopes/__init__.py
     from handler.envelopes.cloudwatch import AlarmData
@@ -43,7 +43,7 @@ class NeedsConfiguration(Exception):
         self.trigger = trigger
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ParsedEvent:
     """A validated event: the request it makes, how its trigger retries, and what to log it by."""
 
@@ -64,7 +64,7 @@ def _asynchronous(request: CleanupRequest) -> Retry:
     return Retry.TIMER if request.sweep_project_id is not None else Retry.EVENT
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Defaults:
     """What an event may leave out: the project and the scheduled groups."""
 

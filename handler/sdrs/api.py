@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from handler.values import value_object
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
 SERVER_GROUP_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -60,7 +62,7 @@ class SdrsApiError(Exception):
         return f"{status}{self.code}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Reply:
     """An answer of the API: its status, request id, the attempts it took and its size."""
 
@@ -83,7 +85,7 @@ def invalid_response(message: str, reply: Reply) -> SdrsApiError:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class FailureJobListing:
     """A group's failed tasks as listed (every page), and the last answer."""
 
@@ -93,7 +95,7 @@ class FailureJobListing:
     body_bytes: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ServerGroupPage:
     """One page of the project's protection groups."""
 

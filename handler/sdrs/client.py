@@ -39,6 +39,7 @@ from handler.sdrs.config import RetryPolicy
 from handler.sdrs.credentials import Credentials, CredentialSource, CredentialsUnavailable
 from handler.sdrs.errors import error_from_response, error_from_transport, request_id_of
 from handler.sdrs.signing import AkSkAuth, canonical_query
+from handler.values import value_object
 
 PAGE_SIZE = 1000
 # Jitter from the OS: no PRNG state that the restored copies of a SnapStart snapshot would share.
@@ -66,7 +67,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Connection:
     """Where and how requests go: the endpoint, the signer, the timeouts, one connection pool.
 
@@ -171,7 +172,7 @@ class CallTimes:
             return min(self._ceiling, max(MIN_CALL_TIME, 2 * max(self._recent)))
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class _Request:
     """A request as the client sends it (signed per attempt)."""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from handler.sdrs.credentials import Credentials
 from handler.settings import Proxy, Settings
+from handler.values import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class RetryPolicy:
     """How failed attempts are retried: how many, and the capped exponential back-off with full jitter."""
 
@@ -25,7 +26,7 @@ class RetryPolicy:
         return rng() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class SecretReference:
     """AK/SK kept in a Secrets Manager secret, read through the Parameters and Secrets extension."""
 
@@ -35,7 +36,7 @@ class SecretReference:
     ttl: float
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ClientConfig:
     """Everything a client is built from; the client cache's key."""
 

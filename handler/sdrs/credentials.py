@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
+from handler.values import value_object
 
-@dataclass(frozen=True, slots=True)
+
+@value_object
 class Credentials:
     """AK/SK (and a token for temporary credentials). Never printed: repr hides them."""
 

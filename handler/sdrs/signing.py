@@ -10,13 +10,13 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
 
 from handler.sdrs.credentials import Credentials, CredentialSource, StaticCredentials
+from handler.values import value_object
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -55,7 +55,7 @@ def parse_query(raw_query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Signature:
     """An SDK-HMAC-SHA256 signature and what it was computed from (for the tests and the vectors)."""
 

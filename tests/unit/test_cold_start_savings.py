@@ -259,7 +259,10 @@ def test_every_dataclass_has_a_docstring() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.ClassDef):
                 continue
-            dataclass = any("dataclass" in ast.unparse(decorator) for decorator in node.decorator_list)
+            dataclass = any(
+                "dataclass" in ast.unparse(decorator) or ast.unparse(decorator) == "value_object"
+                for decorator in node.decorator_list
+            )
             if dataclass and ast.get_docstring(node) is None:
                 missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert missing == []
