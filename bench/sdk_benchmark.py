@@ -118,6 +118,7 @@ TWIN_HANDLER_MODULES = (
     "sdrs/config.py",
     "sdrs/factory.py",
     "snapstart.py",
+    "values.py",
 )
 # What the Makefile's build-SdrsCleanupFunction removes from our artifact as never imported
 # (anyio: httpcore's async side; Powertools' API Gateway router): removed from the twin's too.
