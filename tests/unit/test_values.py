@@ -57,7 +57,7 @@ def test_a_value_object_is_a_slotted_dataclass_hashed_by_its_fields(module: str,
 
     assert dataclasses.is_dataclass(cls)
     assert "__slots__" in vars(cls)
-    assert not hasattr(cls, "__dict__") or "__dict__" not in cls.__slots__
+    assert "__dict__" not in cls.__slots__  # instances have no __dict__
     params = cls.__dataclass_params__
     assert params.eq
     assert params.unsafe_hash  # __hash__ over the fields, as a frozen dataclass has
