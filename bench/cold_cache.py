@@ -3,11 +3,12 @@ noisy machine hides.
 
 `python bench/cold_cache.py` (after `make bench-sdk` has built build/bench/*-<host>): for each
 artifact, a process imports its handler, serves 20 warm-up invocations of events/direct.json
-against the emulator, then K more with a 16 MB cache thrash after each, under
-`valgrind --tool=cachegrind --cache-sim=yes` (32 KB L1s, a 4 MB last-level cache). A second
-process does the same with the thrash but no invocation; the difference over K is what one warm
-invocation costs when it starts with nothing of its own in the caches, as it does when other
-processes ran in between (the benchmark's interleaved warm runs; Lambda's other tenants).
+against the emulator (the benchmark's warm case, in its environment), then K more with a 16 MB
+cache thrash after each, under `valgrind --tool=cachegrind --cache-sim=yes` (32 KB L1s, a 4 MB
+last-level cache). A second process does the same with the thrash but no invocation; the
+difference over K is what one warm invocation costs when it starts with nothing of its own in
+the caches, as it does when other processes ran in between (the benchmark's interleaved warm
+runs; Lambda's other tenants).
 Reported per invocation: instructions, L1 misses, last-level misses (memory reads and writes),
 and cycles estimated as Ir + 10 x L1 misses + 100 x LL misses (cachegrind's rule of thumb).
 PYTHONHASHSEED is fixed; even so, the instruction counts of two processes of one artifact differ
@@ -17,6 +18,7 @@ by up to 20% (what the import and the emulator's timing leave behind), the last-
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -25,8 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import BUILD, ROOT, Emulator
-from sdk_benchmark import EVENT, HOST_PLATFORM, INTERPRETER, demo_project, refill
+from common import BUILD, ROOT, BenchContext, Emulator
+from sdk_benchmark import HOST_PLATFORM, INTERPRETER, WARM, child_environment, demo_project, refill
 
 CACHES = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=4194304,16,64"]
 WARM_UP = 20
@@ -57,10 +59,6 @@ os._exit(0)
 
 
 def child_source() -> str:
-    import inspect
-
-    from common import BenchContext
-
     return (
         CHILD.replace("CONTEXT_CLASS", inspect.getsource(BenchContext))
         .replace("THRASH_BYTES", str(THRASH_BYTES))
@@ -79,20 +77,15 @@ def summary(path: Path) -> dict[str, int]:
 
 
 def measure(artifacts: dict[str, Path], invocations: int) -> dict[str, dict[str, float]]:
-    environment = {
-        "POWERTOOLS_SERVICE_NAME": "sdrs-cleanup",
-        "POWERTOOLS_METRICS_NAMESPACE": "SdrsCleanup",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "BENCH_EVENT": EVENT.read_text(),
-    }
+    source = child_source()
     with tempfile.TemporaryDirectory(prefix="cold-cache-") as scratch, Emulator(demo_project, refill) as emulator:
         runs: dict[tuple[str, str], tuple[subprocess.Popen[bytes], Path]] = {}
         for side, artifact in artifacts.items():
             for invoke in ("0", "1"):
                 out = Path(scratch) / f"{side}.{invoke}"
                 command = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", *CACHES, f"--cachegrind-out-file={out}"]
-                command += [*INTERPRETER, "-c", child_source(), str(artifact.resolve()), str(invocations), invoke]
-                env = {"HOME": scratch, "PYTHONHASHSEED": "0", **environment, **emulator.environment}
+                command += [*INTERPRETER, "-c", source, str(artifact.resolve()), str(invocations), invoke]
+                env = {**child_environment(emulator, WARM, "warm", scratch), "PYTHONHASHSEED": "0"}
                 process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
                 runs[side, invoke] = process, out
         for (side, invoke), (process, _) in runs.items():
