@@ -74,6 +74,7 @@ from common import (
     machine,
     median,
     percentile,
+    ratio_interval,
     run,
     write_sdk_section,
 )
@@ -1029,15 +1030,15 @@ def before_after(
     ours, base = sides["ours"], sides[BASELINE]
     rows = [
         f"| measure | before (baseline `{baseline.short}`) | after (ours) | after / before "
-        "| per-round ratio: median (range) |",
-        "|---|---:|---:|---:|---:|",
+        "| per-round ratio: median (range) | after / before: 90% interval |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     seconds, ms, mib = "{:.3f} s", "{:.1f} ms", "{:.1f} MiB"
 
     def row(name: str, before: list[float], after: list[float], fmt: str, ranged: bool = True) -> None:
-        spread = _ratio_range(after, before) if ranged else ""
+        spread, interval = (_ratio_range(after, before), ratio_interval(after, before)) if ranged else ("", "")
         b, a = median(before), median(after)
-        rows.append(f"| {name} | {fmt.format(b)} | {fmt.format(a)} | {a / b:.2f}{X} | {spread} |")
+        rows.append(f"| {name} | {fmt.format(b)} | {fmt.format(a)} | {a / b:.2f}{X} | {spread} | {interval} |")
 
     def colds(key: str, attribute: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
         return [v * scale for v in base.colds(key, attribute)], [v * scale for v in ours.colds(key, attribute)]
@@ -1068,7 +1069,7 @@ def before_after(
     row("peak RSS (VmHWM) after the warm run", base.hwm, ours.hwm, mib)
     for attribute, label in (("zipped", "zipped"), ("unzipped", "unzipped")):
         b, a = (getattr(sizes[side, LAMBDA_PLATFORM], attribute) for side in (BASELINE, "ours"))
-        rows.append(f"| artifact {label} (arm64, deployed) | {_bytes(b)} | {_bytes(a)} | {a / b:.2f}{X} |  |")
+        rows.append(f"| artifact {label} (arm64, deployed) | {_bytes(b)} | {_bytes(a)} | {a / b:.2f}{X} |  |  |")
 
     quiet = [case for case in before_after_cases(["http"]) if case.groups == 0]
     loaded = "; ".join(
@@ -1111,6 +1112,9 @@ def before_after(
             " the process (a restored snapshot's first invocation, without the restore itself). The twin has no"
             " such run: its artifact holds none of the modules the preload imports (and its own import loads the"
             f" SDK anyway). Warm: the baseline's process interleaved with ours and the twin's; {logs}."
+            " The last column says how far another run of as many rounds may put the ratio of the medians:"
+            " the rounds resampled with replacement 2000 times (a fixed seed), the middle 90% of the ratios"
+            " of medians so made."
         ),
         "",
         f"Command: {command}.",
